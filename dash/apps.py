@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DashConfig(AppConfig):
+    name = "dash"
+    verbose_name = "Dash"

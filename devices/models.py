@@ -1,0 +1,67 @@
+from django.conf import settings
+from django.db import models
+
+from orders.models import Order
+from partners.models import Partner, Product
+
+
+class DeviceKind(models.TextChoices):
+    BUTTON = "button", "Button"
+    WAND = "wand", "Wand"
+    APPLIANCE = "appliance", "Appliance"
+
+
+class Device(models.Model):
+    serial = models.CharField(max_length=32, unique=True)
+    kind = models.CharField(max_length=12, choices=DeviceKind.choices)
+    # Only a hash of the token is kept; the token itself is shown once at provisioning.
+    token_hash = models.CharField(max_length=64, unique=True)
+    token_revoked_at = models.DateTimeField(null=True, blank=True)
+    claim_code = models.CharField(max_length=24, unique=True)
+    provisioned_for = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
+    )
+    name = models.CharField(max_length=80, blank=True)
+    paused = models.BooleanField(default=False)
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="buttons")
+    quantity = models.PositiveSmallIntegerField(default=1)
+    hold_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides the default hold window for orders from this device."
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    battery_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    firmware = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["serial"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.serial}"
+
+
+class DeviceEvent(models.Model):
+    """The device event log (the stream): every accepted event, once, with the answer sent."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
+    event_id = models.CharField(max_length=64)
+    type = models.CharField(max_length=16)
+    payload = models.JSONField(default=dict)
+    body_hash = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=24)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.BinaryField()
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="device_events")
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            # Invariant 1: one event, one effect.
+            models.UniqueConstraint(fields=["device", "event_id"], name="uniq_device_event_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.event_id} {self.outcome}"

@@ -1,0 +1,128 @@
+"""Reads for devices. `intake_context` is the intake's hot path: one statement that answers
+who the device is, whether this event was seen, and which order is in progress."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from devices.models import Device, DeviceEvent
+from orders.models import IN_PROGRESS
+
+_IN_PROGRESS_SQL = ", ".join(f"'{s.value}'" for s in IN_PROGRESS)
+
+_CONTEXT_SQL = f"""
+SELECT d.id, d.serial, d.kind, d.customer_id, d.paused, d.quantity, d.hold_seconds, d.last_seen_at,
+       p.id, p.sku, p.name, p.price, p.max_quantity, p.active,
+       e.status_code, e.response_body, e.body_hash,
+       o.id, o.public_id, o.status, o.quantity, o.hold_until, o.version
+  FROM devices_device d
+  LEFT JOIN partners_product p ON p.id = d.product_id
+  LEFT JOIN devices_deviceevent e ON e.device_id = d.id AND e.event_id = %s
+  LEFT JOIN orders_order o ON o.customer_id = d.customer_id AND o.product_id = d.product_id
+                          AND o.status IN ({_IN_PROGRESS_SQL})
+ WHERE d.token_hash = %s AND d.token_revoked_at IS NULL
+"""
+
+
+def _dt(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)  # SQLite keeps naive UTC text
+
+
+@dataclass(frozen=True)
+class IntakeProduct:
+    id: int
+    sku: str
+    name: str
+    price: Decimal
+    max_quantity: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status_code: int
+    body: bytes
+    body_hash: str
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    id: int
+    public_id: uuid.UUID
+    status: str
+    quantity: int
+    hold_until: datetime | None
+    version: int
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    device_id: int
+    serial: str
+    kind: str
+    customer_id: int | None
+    paused: bool
+    quantity: int
+    hold_seconds: int | None
+    last_seen_at: datetime | None
+    product: IntakeProduct | None
+    stored: StoredAnswer | None
+    order_in_progress: OrderRef | None
+
+
+def intake_context(*, token_hash: str, event_id: str) -> IntakeContext | None:
+    """None when the token is unknown or revoked."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CONTEXT_SQL, [event_id, token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    product = None
+    if row[8] is not None:
+        product = IntakeProduct(
+            id=row[8], sku=row[9], name=row[10], price=Decimal(str(row[11])), max_quantity=row[12], active=bool(row[13])
+        )
+    stored = None
+    if row[14] is not None:
+        stored = StoredAnswer(status_code=row[14], body=bytes(row[15]), body_hash=row[16])
+    order = None
+    if row[17] is not None:
+        public_id = row[18] if isinstance(row[18], uuid.UUID) else uuid.UUID(row[18])
+        order = OrderRef(id=row[17], public_id=public_id, status=row[19], quantity=row[20], hold_until=_dt(row[21]), version=row[22])
+    return IntakeContext(
+        device_id=row[0],
+        serial=row[1],
+        kind=row[2],
+        customer_id=row[3],
+        paused=bool(row[4]),
+        quantity=row[5],
+        hold_seconds=row[6],
+        last_seen_at=_dt(row[7]),
+        product=product,
+        stored=stored,
+        order_in_progress=order,
+    )
+
+
+def stored_answer(*, device_id: int, event_id: str) -> StoredAnswer | None:
+    row = DeviceEvent.objects.filter(device_id=device_id, event_id=event_id).values_list("status_code", "response_body", "body_hash").first()
+    return StoredAnswer(status_code=row[0], body=bytes(row[1]), body_hash=row[2]) if row else None
+
+
+def device_for_token(*, token_hash: str) -> Device | None:
+    return Device.objects.filter(token_hash=token_hash, token_revoked_at__isnull=True).first()
+
+
+def devices_for_customer(*, customer_id: int) -> QuerySet[Device]:
+    return Device.objects.filter(customer_id=customer_id).select_related("product")
+
+
+def device_for_customer(*, customer_id: int, serial: str) -> Device:
+    """Raises Device.DoesNotExist for any device not the customer's own (a 404)."""
+    return Device.objects.select_related("product").get(customer_id=customer_id, serial=serial)

@@ -1,0 +1,345 @@
+"""Every write for devices: provisioning, claiming, binding, and the event intake."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from devices import credentials
+from devices.intake import DeviceEventInput, IntakeError, answer_body, parse_event
+from devices.models import Device, DeviceEvent, DeviceKind
+from devices.selectors import IntakeContext, OrderRef, StoredAnswer, device_for_token, intake_context, stored_answer
+from devices.throttle import device_throttle_check
+from orders.models import OrderSource
+from orders.selectors import iso, order_summary
+from orders.services import order_place
+from partners.models import Partner, Product
+
+log = logging.getLogger(__name__)
+
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+class DeviceError(Exception):
+    """A device operation refused for a reason the user can fix: mapped to a 4xx."""
+
+    def __init__(self, code: str, detail: str, *, status: int = 400, fields: dict | None = None):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.status = status
+        self.fields = fields or {}
+
+
+# --- Provisioning and ownership ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    device: Device
+    token: str  # shown once; only its hash is stored
+
+
+def device_provision(*, kind: str, partner: Partner | None = None) -> Provisioned:
+    if kind not in DeviceKind.values:
+        raise DeviceError("bad_kind", f"kind must be one of {', '.join(DeviceKind.values)}")
+    creds = credentials.new_credentials(kind)
+    device = Device.objects.create(
+        serial=creds.serial, kind=kind, token_hash=creds.token_hash, claim_code=creds.claim_code, provisioned_for=partner
+    )
+    log.info("device_provisioned device=%s kind=%s", device.serial, kind)
+    return Provisioned(device=device, token=creds.token)
+
+
+def _product_for_binding(*, sku: str | None, quantity: int) -> Product:
+    if not sku:
+        raise DeviceError("product_required", "Choose the product this button orders.", fields={"product_sku": ["Required for a button."]})
+    product = Product.objects.filter(sku=sku, active=True).first()
+    if product is None:
+        raise DeviceError("unknown_product", f"No product with SKU {sku!r} in the catalog.", fields={"product_sku": ["Unknown SKU."]})
+    if not 1 <= quantity <= product.max_quantity:
+        raise DeviceError(
+            "bad_quantity",
+            f"Quantity must be between 1 and {product.max_quantity} for {product.name}.",
+            fields={"quantity": [f"1 to {product.max_quantity}."]},
+        )
+    return product
+
+
+@transaction.atomic
+def device_claim(
+    *, customer_id: int, claim_code: str, product_sku: str | None = None, quantity: int = 1, name: str = "", hold_seconds: int | None = None
+) -> Device:
+    """Link an unclaimed device to a customer. Two customers racing for one code: one wins."""
+    code = credentials.normalize_claim_code(claim_code)
+    device = Device.objects.select_for_update().filter(claim_code=code).first()
+    if device is None or (device.customer_id is not None and device.customer_id != customer_id):
+        raise DeviceError("bad_claim_code", "That claim code doesn't match a device waiting to be linked.", status=400, fields={"claim_code": ["Check the code on the device's label."]})
+    if device.customer_id == customer_id:
+        raise DeviceError("already_claimed", "This device is already linked to your account.", status=409)
+    product = None
+    if device.kind == DeviceKind.BUTTON:
+        product = _product_for_binding(sku=product_sku, quantity=quantity)
+    device.customer_id = customer_id
+    device.product = product
+    device.quantity = quantity if product else 1
+    device.name = name[:80] or (product.name if product else device.get_kind_display())
+    device.hold_seconds = hold_seconds
+    device.paused = False
+    device.claimed_at = timezone.now()
+    device.save(update_fields=["customer", "product", "quantity", "name", "hold_seconds", "paused", "claimed_at"])
+    log.info("device_claimed device=%s customer=%s", device.serial, customer_id)
+    return device
+
+
+def _own_device_for_update(*, customer_id: int, serial: str) -> Device:
+    return Device.objects.select_for_update().get(customer_id=customer_id, serial=serial)
+
+
+@transaction.atomic
+def device_update(
+    *, customer_id: int, serial: str, product_sku: str | None = None, quantity: int | None = None, name: str | None = None, hold_seconds: int | None | type(...) = ...
+) -> Device:
+    device = _own_device_for_update(customer_id=customer_id, serial=serial)
+    fields = []
+    if device.kind == DeviceKind.BUTTON and (product_sku is not None or quantity is not None):
+        sku = product_sku if product_sku is not None else (device.product.sku if device.product else None)
+        qty = quantity if quantity is not None else device.quantity
+        device.product = _product_for_binding(sku=sku, quantity=qty)
+        device.quantity = qty
+        fields += ["product", "quantity"]
+    if name is not None:
+        device.name = name[:80]
+        fields.append("name")
+    if hold_seconds is not ...:
+        if hold_seconds is not None and hold_seconds < 0:
+            raise DeviceError("bad_hold", "The hold window is zero or more seconds.", fields={"hold_seconds": [">= 0"]})
+        device.hold_seconds = hold_seconds
+        fields.append("hold_seconds")
+    if fields:
+        device.save(update_fields=fields)
+    return device
+
+
+@transaction.atomic
+def device_set_paused(*, customer_id: int, serial: str, paused: bool) -> Device:
+    device = _own_device_for_update(customer_id=customer_id, serial=serial)
+    if device.paused != paused:
+        device.paused = paused
+        device.save(update_fields=["paused"])
+        log.info("device_%s device=%s", "paused" if paused else "unpaused", serial)
+    return device
+
+
+@transaction.atomic
+def device_unlink(*, customer_id: int, serial: str) -> Device:
+    """The device goes back to unclaimed with a fresh claim code; its orders stay the customer's."""
+    device = _own_device_for_update(customer_id=customer_id, serial=serial)
+    device.customer = None
+    device.product = None
+    device.paused = False
+    device.hold_seconds = None
+    device.name = ""
+    device.claim_code = credentials.new_claim_code()
+    device.claimed_at = None
+    device.save(update_fields=["customer", "product", "paused", "hold_seconds", "name", "claim_code", "claimed_at"])
+    log.info("device_unlinked device=%s customer=%s", serial, customer_id)
+    return device
+
+
+@transaction.atomic
+def device_revoke_token(*, device_id: int, actor: str) -> Device:
+    device = Device.objects.select_for_update().get(pk=device_id)
+    if device.token_revoked_at is None:
+        device.token_revoked_at = timezone.now()
+        device.save(update_fields=["token_revoked_at"])
+        log.warning("device_token_revoked device=%s actor=%s", device.serial, actor)
+    return device
+
+
+@transaction.atomic
+def device_issue_token(*, device_id: int, actor: str) -> Provisioned:
+    """A new token for a device (after a revocation); the old one stops working at once."""
+    device = Device.objects.select_for_update().get(pk=device_id)
+    token = credentials.new_token()
+    device.token_hash = credentials.hash_token(token)
+    device.token_revoked_at = None
+    device.save(update_fields=["token_hash", "token_revoked_at"])
+    log.warning("device_token_issued device=%s actor=%s", device.serial, actor)
+    return Provisioned(device=device, token=token)
+
+
+def device_heartbeat(*, device: Device, battery: int | None, firmware: str | None) -> Device:
+    device.last_seen_at = timezone.now()
+    fields = ["last_seen_at"]
+    if battery is not None:
+        device.battery_percent = battery
+        fields.append("battery_percent")
+    if firmware is not None:
+        device.firmware = firmware
+        fields.append("firmware")
+    device.save(update_fields=fields)
+    return device
+
+
+# --- The intake ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntakeAnswer:
+    status: int
+    body: bytes
+    headers: dict = field(default_factory=dict)
+
+
+class _DuplicateEvent(Exception):
+    """The same event id was recorded by a concurrent request: roll back and replay."""
+
+
+def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> IntakeAnswer:
+    """Record a device event once and answer it; see the device API contract (v1).
+
+    Nothing is written for a refused request (IntakeError). The answer is sent only after the
+    event is committed, and a replay of the same event gets the first answer byte for byte.
+    """
+    if not token:
+        raise IntakeError(401, "unauthorized", "Send 'Authorization: Device <token>'.")
+    token_hash = credentials.hash_token(token)
+    decision = device_throttle_check(token_hash[:32])
+    if not decision.allowed:
+        raise IntakeError(
+            429, "throttled", f"Too many events from this device; try again in {decision.retry_after} s.", headers={"Retry-After": str(decision.retry_after)}
+        )
+    try:
+        event = parse_event(raw, content_type)
+    except IntakeError:
+        if device_for_token(token_hash=token_hash) is None:
+            raise IntakeError(401, "unauthorized", "Unknown or revoked device token.") from None
+        raise
+    ctx = intake_context(token_hash=token_hash, event_id=event.event_id)
+    if ctx is None:
+        raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
+    if ctx.stored is not None:
+        return _replay(ctx.stored, event)
+    now = timezone.now()
+    if ctx.last_seen_at is None or now - ctx.last_seen_at > LAST_SEEN_RESOLUTION:
+        Device.objects.filter(pk=ctx.device_id).update(last_seen_at=now)
+    try:
+        return _decide_and_record(ctx, event, now)
+    except _DuplicateEvent:
+        stored = stored_answer(device_id=ctx.device_id, event_id=event.event_id)
+        return _replay(stored, event)
+
+
+def _replay(stored: StoredAnswer, event: DeviceEventInput) -> IntakeAnswer:
+    if stored.body_hash != event.body_hash:
+        raise IntakeError(422, "event_id_reused", "This event_id was already used for a different event.", fields={"event_id": ["Already used."]})
+    return IntakeAnswer(status=stored.status_code, body=stored.body, headers={"Idempotent-Replayed": "true"})
+
+
+def _ref_summary(ref: OrderRef, ctx: IntakeContext) -> dict:
+    return {
+        "id": str(ref.public_id),
+        "status": ref.status,
+        "product": {"sku": ctx.product.sku, "name": ctx.product.name},
+        "quantity": ref.quantity,
+        "hold_until": iso(ref.hold_until),
+        "version": ref.version,
+    }
+
+
+def _decide_and_record(ctx: IntakeContext, event: DeviceEventInput, now: datetime) -> IntakeAnswer:
+    if event.type != "press" or ctx.kind != DeviceKind.BUTTON:
+        raise IntakeError(
+            422,
+            "type_not_supported",
+            f"A {ctx.kind} cannot send {event.type!r} events to this server yet; buttons send 'press'.",
+            fields={"type": ["Not supported for this device."]},
+        )
+    if ctx.customer_id is None:
+        return _record(ctx, event, now, 409, "device_unclaimed", "No customer has linked this device yet; enter its claim code on the website.")
+    if ctx.paused:
+        return _record(ctx, event, now, 409, "device_paused", "This device is paused; unpause it on the website to order again.")
+    if ctx.product is None or not ctx.product.active:
+        return _record(ctx, event, now, 422, "unknown_product", "This button is not bound to a product in the catalog.")
+    if ctx.order_in_progress is not None:
+        return _in_progress(ctx, event, now, _ref_summary(ctx.order_in_progress, ctx), ctx.order_in_progress.id)
+    with transaction.atomic():
+        product = Product(pk=ctx.product.id, sku=ctx.product.sku, name=ctx.product.name, price=ctx.product.price, max_quantity=ctx.product.max_quantity)
+        result = order_place(
+            customer_id=ctx.customer_id,
+            product=product,
+            quantity=ctx.quantity,
+            source=OrderSource.BUTTON,
+            actor=f"device:{ctx.serial}",
+            device_serial=ctx.serial,
+            hold_seconds=ctx.hold_seconds,
+            reason=f"press {event.event_id}",
+            now=now,
+        )
+        summary = order_summary(result.order)
+        if not result.created:
+            return _in_progress(ctx, event, now, summary, result.order.pk)
+        qty = result.order.quantity
+        hold = result.order.hold_until
+        detail = f"Order placed: {qty} x {ctx.product.name}, held until {iso(hold)} for you to approve or remove."
+        return _record(ctx, event, now, 201, "order_placed", detail, summary, result.order.pk)
+
+
+def _in_progress(ctx, event, now, summary: dict, order_id: int) -> IntakeAnswer:
+    detail = f"An order for {ctx.product.name} is already {summary['status']}; no new order was placed."
+    return _record(ctx, event, now, 200, "order_in_progress", detail, summary, order_id)
+
+
+_INSERT_EVENT_SQL = """
+INSERT INTO devices_deviceevent
+    (device_id, event_id, type, payload, body_hash, outcome, status_code, response_body, order_id, occurred_at, received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (device_id, event_id) DO NOTHING
+RETURNING id
+"""
+
+
+def _record(ctx, event, now, status: int, outcome: str, detail: str, order: dict | None = None, order_id: int | None = None) -> IntakeAnswer:
+    """Write the event and its answer; raises _DuplicateEvent if a concurrent twin got there first."""
+    body = answer_body(event_id=event.event_id, outcome=outcome, detail=detail, order=order)
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_EVENT_SQL,
+            [
+                ctx.device_id,
+                event.event_id,
+                event.type,
+                orjson.dumps(event.payload).decode(),
+                event.body_hash,
+                outcome,
+                status,
+                body,
+                order_id,
+                ops.adapt_datetimefield_value(event.occurred_at),
+                ops.adapt_datetimefield_value(now),
+            ],
+        )
+        if cursor.fetchone() is None:
+            raise _DuplicateEvent()
+    log.info("device_event device=%s event=%s outcome=%s order=%s", ctx.serial, event.event_id, outcome, order["id"] if order else "-")
+    return IntakeAnswer(status=status, body=body)
+
+
+# --- Retention -------------------------------------------------------------------------
+
+
+def device_events_prune(*, now: datetime | None = None, batch: int = 5000) -> int:
+    """Delete events older than the retention window, in batches to keep locks short."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.DASH_EVENT_RETENTION_HOURS)
+    deleted = 0
+    while True:
+        ids = list(DeviceEvent.objects.filter(received_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += DeviceEvent.objects.filter(pk__in=ids).delete()[0]

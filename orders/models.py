@@ -1,0 +1,97 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from partners.models import Product
+
+
+class OrderStatus(models.TextChoices):
+    NEEDS_CONFIRMATION = "needs_confirmation", "Needs confirmation"
+    HELD = "held", "Held"
+    RELEASING = "releasing", "Releasing"
+    SUBMITTED = "submitted", "Submitted"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+IN_PROGRESS = (
+    OrderStatus.NEEDS_CONFIRMATION,
+    OrderStatus.HELD,
+    OrderStatus.RELEASING,
+    OrderStatus.SUBMITTED,
+    OrderStatus.SHIPPED,
+)
+
+
+class OrderSource(models.TextChoices):
+    BUTTON = "button", "Button"
+    SCAN = "scan", "Scan"
+    VOICE = "voice", "Voice"
+    APPLIANCE = "appliance", "Appliance"
+    WEB = "web", "Web"
+
+
+class Order(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders")
+    quantity = models.PositiveSmallIntegerField()
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, db_index=True)
+    source = models.CharField(max_length=12, choices=OrderSource.choices)
+    # The device is referenced by serial, not by key: devices sit above orders.
+    device_serial = models.CharField(max_length=32, blank=True, db_index=True)
+    hold_until = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    submit_attempts = models.PositiveSmallIntegerField(default=0)
+    commerce_ref = models.CharField(max_length=100, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Invariant 2: one order in progress per customer and product.
+            models.UniqueConstraint(
+                fields=["customer", "product"],
+                condition=Q(status__in=[s.value for s in IN_PROGRESS]),
+                name="one_order_in_progress_per_customer_product",
+            ),
+        ]
+        indexes = [
+            # The release sweep: held orders by due time.
+            models.Index(fields=["hold_until"], condition=Q(status="held"), name="order_held_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.public_id} ({self.status})"
+
+    @property
+    def total(self):
+        return self.unit_price * self.quantity
+
+
+class OrderEvent(models.Model):
+    """One state change: the order's timeline, audit trail and analytics input."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(db_index=True)
+    actor = models.CharField(max_length=120)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status} by {self.actor}"

@@ -1,0 +1,55 @@
+from datetime import UTC, timedelta
+
+from django.utils import timezone
+from django.db.models import QuerySet
+
+from orders.models import IN_PROGRESS, Order, OrderStatus
+
+
+def iso(dt) -> str | None:
+    """UTC ISO 8601 with a Z, the format of every time in the APIs."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def order_summary(order: Order) -> dict:
+    """The order as devices and live pages see it (the device API contract's `order`)."""
+    return {
+        "id": str(order.public_id),
+        "status": order.status,
+        "product": {"sku": order.product.sku, "name": order.product.name},
+        "quantity": order.quantity,
+        "hold_until": iso(order.hold_until),
+        "version": order.version,
+    }
+
+
+def orders_for_customer(*, customer_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(customer_id=customer_id).select_related("product").prefetch_related("events")
+
+
+def orders_in_progress_for_customer(*, customer_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(customer_id=customer_id, status__in=IN_PROGRESS).select_related("product")
+
+
+def order_for_customer(*, customer_id: int, public_id) -> Order:
+    """Raises Order.DoesNotExist for any order not the customer's own (a 404, never a 403)."""
+    return Order.objects.select_related("product").get(customer_id=customer_id, public_id=public_id)
+
+
+def orders_stalled_in_releasing(*, older_than: timedelta) -> list[int]:
+    """Releasing orders nobody is working on (a lost task, a flushed broker)."""
+    cutoff = timezone.now() - older_than
+    return list(Order.objects.filter(status=OrderStatus.RELEASING, updated_at__lt=cutoff).values_list("pk", flat=True)[:500])
+
+
+def orders_due_for_simulated_progress(*, ship_after: timedelta, deliver_after: timedelta) -> tuple[list, list]:
+    """Public ids of orders the simulated shop should now ship, and deliver."""
+    now = timezone.now()
+    to_ship = Order.objects.filter(status=OrderStatus.SUBMITTED, submitted_at__lte=now - ship_after)
+    to_deliver = Order.objects.filter(status=OrderStatus.SHIPPED, shipped_at__lte=now - deliver_after)
+    return (
+        list(to_ship.values_list("public_id", flat=True)[:500]),
+        list(to_deliver.values_list("public_id", flat=True)[:500]),
+    )

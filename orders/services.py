@@ -1,0 +1,295 @@
+"""Every write to an order. A state change locks the row, checks the state, writes, appends
+an OrderEvent and broadcasts after commit — all inside one transaction."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from orders.broadcast import broadcast_on_commit
+from orders.errors import OrderStateError
+from orders.models import IN_PROGRESS, Order, OrderEvent, OrderSource, OrderStatus
+from orders.selectors import order_summary
+from partners.models import Product
+
+log = logging.getLogger(__name__)
+
+_IN_PROGRESS_SQL = ", ".join(f"'{s.value}'" for s in IN_PROGRESS)
+
+
+@dataclass(frozen=True)
+class PlaceResult:
+    order: Order
+    created: bool
+
+
+def order_for_update(order_id: int) -> Order:
+    """Lock the order row for the rest of the caller's transaction."""
+    return Order.objects.select_for_update().select_related("product").get(pk=order_id)
+
+
+def _record(order: Order, *, from_status: str, actor: str, reason: str, at: datetime) -> None:
+    OrderEvent.objects.create(
+        order=order, at=at, actor=actor, from_status=from_status, to_status=order.status, reason=reason[:300]
+    )
+    broadcast_on_commit(order.customer_id, {"type": "order.update", "order": order_summary(order)})
+
+
+def _transition(order: Order, *, to: str, actor: str, reason: str = "", fields: tuple[str, ...] = ()) -> Order:
+    """Caller holds the row lock and has checked that the transition is allowed."""
+    now = timezone.now()
+    from_status = order.status
+    order.status = to
+    order.version += 1
+    order.updated_at = now
+    order.save(update_fields=["status", "version", "updated_at", *fields])
+    _record(order, from_status=from_status, actor=actor, reason=reason, at=now)
+    log.info("order_transition order=%s from=%s to=%s actor=%s", order.public_id, from_status, to, actor)
+    return order
+
+
+def _hold_seconds(hold_seconds: int | None) -> int:
+    return settings.DASH_HOLD_SECONDS if hold_seconds is None else hold_seconds
+
+
+def order_place(
+    *,
+    customer_id: int,
+    product: Product,
+    quantity: int,
+    source: str,
+    actor: str,
+    device_serial: str = "",
+    hold_seconds: int | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> PlaceResult:
+    """Place a held order, or return the customer's order for this product already in progress.
+
+    Invariant 2 is settled by the partial unique index: the insert is `ON CONFLICT DO NOTHING`,
+    and a conflict means another order is in progress. Must run inside a transaction.
+    """
+    if source not in OrderSource.values:
+        raise ValueError(f"unknown source {source!r}")
+    quantity = max(1, min(quantity, product.max_quantity))
+    now = now or timezone.now()
+    hold = _hold_seconds(hold_seconds)
+    hold_until = now + timedelta(seconds=hold)
+    public_id = uuid.uuid4()
+    for _ in range(3):
+        order_id = _insert_order(
+            public_id=public_id,
+            customer_id=customer_id,
+            product_id=product.pk,
+            quantity=quantity,
+            unit_price=product.price,
+            source=source,
+            device_serial=device_serial,
+            hold_until=hold_until,
+            now=now,
+        )
+        if order_id is not None:
+            order = Order.objects.select_related("product").get(pk=order_id)
+            _record(order, from_status="", actor=actor, reason=reason or f"placed from {source}", at=now)
+            if hold == 0:
+                _nudge_release_on_commit(order.pk)
+            log.info("order_placed order=%s device=%s customer=%s", public_id, device_serial, customer_id)
+            return PlaceResult(order=order, created=True)
+        existing = (
+            Order.objects.select_related("product")
+            .filter(customer_id=customer_id, product_id=product.pk, status__in=IN_PROGRESS)
+            .first()
+        )
+        if existing is not None:
+            return PlaceResult(order=existing, created=False)
+        # The conflicting order left the in-progress states between the two statements: try again.
+    raise RuntimeError("order_place: could not settle the in-progress conflict")
+
+
+def _insert_order(*, public_id, customer_id, product_id, quantity, unit_price, source, device_serial, hold_until, now):
+    ops = connection.ops
+    uuid_field = Order._meta.get_field("public_id")
+    sql = f"""
+        INSERT INTO orders_order
+            (public_id, customer_id, product_id, quantity, unit_price, status, source, device_serial,
+             hold_until, version, submit_attempts, commerce_ref, last_error, created_at, updated_at)
+        VALUES (%s, %s, %s, %s, %s, 'held', %s, %s, %s, 1, 0, '', '', %s, %s)
+        ON CONFLICT (customer_id, product_id) WHERE status IN ({_IN_PROGRESS_SQL}) DO NOTHING
+        RETURNING id
+    """
+    ts = ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                uuid_field.get_db_prep_value(public_id, connection),
+                customer_id,
+                product_id,
+                quantity,
+                ops.adapt_decimalfield_value(Decimal(unit_price), 10, 2),
+                source,
+                device_serial,
+                ops.adapt_datetimefield_value(hold_until),
+                ts,
+                ts,
+            ],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _nudge_release_on_commit(order_id: int) -> None:
+    from orders import tasks  # tasks import services; imported late to keep the cycle out of import time
+
+    transaction.on_commit(lambda: tasks.release_order.delay(order_id))
+
+
+def _submit_on_commit(order_id: int) -> None:
+    from orders import tasks
+
+    transaction.on_commit(lambda: tasks.submit_order.delay(order_id))
+
+
+@transaction.atomic
+def order_release(*, order_id: int, actor: str, reason: str = "hold ended") -> Order:
+    """held -> releasing, then submission is queued. Releasing an order twice is refused."""
+    order = order_for_update(order_id)
+    if order.status != OrderStatus.HELD:
+        raise OrderStateError("not_held", f"Only a held order can be released; this one is {order.status}.")
+    order.released_at = timezone.now()
+    _transition(order, to=OrderStatus.RELEASING, actor=actor, reason=reason, fields=("released_at",))
+    _submit_on_commit(order.pk)
+    return order
+
+
+def orders_release_due(*, batch: int | None = None, now: datetime | None = None) -> int:
+    """Release held orders whose hold has ended; concurrent sweeps skip each other's rows."""
+    batch = batch or settings.DASH_RELEASE_BATCH
+    released = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Order.objects.select_for_update(skip_locked=True)
+                .select_related("product")
+                .filter(status=OrderStatus.HELD, hold_until__lte=now or timezone.now())
+                .order_by("hold_until")[:batch]
+            )
+            for order in due:
+                order.released_at = timezone.now()
+                _transition(order, to=OrderStatus.RELEASING, actor="system", reason="hold ended", fields=("released_at",))
+                _submit_on_commit(order.pk)
+        released += len(due)
+        if len(due) < batch:
+            return released
+
+
+@transaction.atomic
+def order_approve(*, customer_id: int, public_id) -> Order:
+    """The customer releases a held order now (or confirms one that needs confirmation)."""
+    order = Order.objects.select_for_update().select_related("product").get(customer_id=customer_id, public_id=public_id)
+    if order.status == OrderStatus.NEEDS_CONFIRMATION:
+        order.hold_until = timezone.now()
+        return _transition(order, to=OrderStatus.HELD, actor="customer", reason="confirmed", fields=("hold_until",))
+    if order.status != OrderStatus.HELD:
+        raise OrderStateError("not_held", f"This order is already {order.get_status_display().lower()}.")
+    order.released_at = timezone.now()
+    _transition(order, to=OrderStatus.RELEASING, actor="customer", reason="approved by customer", fields=("released_at",))
+    _submit_on_commit(order.pk)
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order_id: int, actor: str, reason: str, allowed: tuple[str, ...] | None = None) -> Order:
+    order = order_for_update(order_id)
+    allowed = allowed or (OrderStatus.HELD, OrderStatus.NEEDS_CONFIRMATION)
+    if order.status not in allowed:
+        raise OrderStateError("not_cancellable", f"This order is {order.get_status_display().lower()} and can no longer be removed.")
+    return _transition(order, to=OrderStatus.CANCELLED, actor=actor, reason=reason)
+
+
+def order_cancel_by_customer(*, customer_id: int, public_id) -> Order:
+    order_id = Order.objects.values_list("pk", flat=True).get(customer_id=customer_id, public_id=public_id)
+    return order_cancel(order_id=order_id, actor="customer", reason="removed by customer")
+
+
+@transaction.atomic
+def order_retry_submission(*, order_id: int, actor: str) -> Order:
+    """An operator sends a failed order to commerce again, with a fresh retry budget."""
+    order = order_for_update(order_id)
+    if order.status != OrderStatus.FAILED:
+        raise OrderStateError("not_failed", "Only a failed order can be retried.")
+    order.submit_attempts = 0
+    order.last_error = ""
+    _transition(order, to=OrderStatus.RELEASING, actor=actor, reason="submission retried", fields=("submit_attempts", "last_error"))
+    _submit_on_commit(order.pk)
+    return order
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    order: Order
+    retry_in: float | None  # seconds until the next attempt, or None when nothing more to do
+
+
+def order_submit(*, order_id: int) -> SubmitResult:
+    """Submit a releasing order to commerce, once.
+
+    The row stays locked during the call, so a duplicate task waits and then sees `submitted`;
+    the order's public id is the shop's idempotency key, so a retry after a lost answer is safe.
+    """
+    from orders.commerce import CommerceError, get_backend
+
+    with transaction.atomic():
+        order = order_for_update(order_id)
+        if order.status != OrderStatus.RELEASING:
+            return SubmitResult(order=order, retry_in=None)
+        order.submit_attempts += 1
+        try:
+            receipt = get_backend().submit(order)
+        except CommerceError as exc:
+            order.last_error = str(exc)[:2000]
+            log.warning("commerce_submit_failed order=%s attempt=%s error=%s", order.public_id, order.submit_attempts, exc)
+            if exc.permanent or order.submit_attempts >= settings.DASH_COMMERCE_MAX_ATTEMPTS:
+                _transition(order, to=OrderStatus.FAILED, actor="system", reason=f"commerce kept failing: {exc}"[:300], fields=("submit_attempts", "last_error"))
+                return SubmitResult(order=order, retry_in=None)
+            order.save(update_fields=["submit_attempts", "last_error", "updated_at"])
+            return SubmitResult(order=order, retry_in=settings.DASH_COMMERCE_BACKOFF_SECONDS * 2 ** (order.submit_attempts - 1))
+        order.commerce_ref = receipt.reference
+        order.submitted_at = timezone.now()
+        order.last_error = ""
+        _transition(order, to=OrderStatus.SUBMITTED, actor="commerce", reason=f"accepted as {receipt.reference}"[:300], fields=("submit_attempts", "commerce_ref", "submitted_at", "last_error"))
+        return SubmitResult(order=order, retry_in=None)
+
+
+_COMMERCE_NEXT = {
+    OrderStatus.SHIPPED: (OrderStatus.SUBMITTED,),
+    OrderStatus.DELIVERED: (OrderStatus.SUBMITTED, OrderStatus.SHIPPED),
+    OrderStatus.CANCELLED: (OrderStatus.SUBMITTED, OrderStatus.SHIPPED),
+}
+
+
+@transaction.atomic
+def order_apply_commerce_status(*, public_id, status: str, reason: str = "") -> Order:
+    """A status reported by the shop. Repeats and stale reports change nothing."""
+    if status not in _COMMERCE_NEXT:
+        raise OrderStateError("bad_status", f"Unknown commerce status {status!r}.")
+    order_id = Order.objects.values_list("pk", flat=True).get(public_id=public_id)
+    order = order_for_update(order_id)
+    if order.status == status or order.status not in _COMMERCE_NEXT[status]:
+        return order
+    now = timezone.now()
+    fields: tuple[str, ...] = ()
+    if status == OrderStatus.SHIPPED:
+        order.shipped_at = now
+        fields = ("shipped_at",)
+    elif status == OrderStatus.DELIVERED:
+        order.delivered_at = now
+        order.shipped_at = order.shipped_at or now
+        fields = ("delivered_at", "shipped_at")
+    return _transition(order, to=status, actor="commerce", reason=reason or f"shop reports {status}", fields=fields)
+

@@ -1,0 +1,65 @@
+"""All factories in one place (factory_boy)."""
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from stdnum import ean
+
+from devices import credentials
+from devices.models import Device, DeviceKind
+from partners.models import Partner, Product
+
+
+def gtin13(n: int) -> str:
+    body = f"400{n:09d}"
+    return body + ean.calc_check_digit(body)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+
+    slug = factory.Sequence(lambda n: f"brand-{n}")
+    name = factory.Sequence(lambda n: f"Brand {n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    partner = factory.SubFactory(PartnerFactory)
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    gtin = factory.Sequence(gtin13)
+    aliases = factory.LazyAttribute(lambda p: [p.name.lower()])
+    price = Decimal("4.99")
+    max_quantity = 5
+
+
+def make_button(*, customer=None, product=None, quantity: int = 1, hold_seconds: int | None = None, paused: bool = False) -> Device:
+    """A button with a known token (`device.token`), claimed and bound when a customer is given."""
+    creds = credentials.new_credentials(DeviceKind.BUTTON)
+    device = Device.objects.create(
+        serial=creds.serial,
+        kind=DeviceKind.BUTTON,
+        claim_code=creds.claim_code,
+        token_hash=creds.token_hash,
+        customer=customer,
+        product=product,
+        quantity=quantity,
+        hold_seconds=hold_seconds,
+        paused=paused,
+    )
+    device.token = creds.token
+    return device
