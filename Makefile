@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Django 6 needs Python >= 3.12: take the first one found (PATH, then pyenv's versions).
-PYTHON_BOOT ?= $(shell for c in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3; do \
+PYTHON_BOOT ?= $(shell for c in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3 python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3 python3; do \
 	if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$c; break; fi; done)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +11,11 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := dash.settings
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv run test lint bench migrate seed
+.PHONY: help venv run test lint bench migrate seed system-deps
+
+# What the tests need from the system: PostgreSQL server binaries and Chromium (Debian packages).
+APT_INSTALL = if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
+	else echo "Missing system package: run 'sudo apt-get install $(1)' and retry."; exit 1; fi
 
 help:
 	@echo "make run    - install into .venv, migrate, load the demo and serve http://127.0.0.1:$(PORT)"
@@ -35,6 +39,7 @@ seed: migrate
 run: venv
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
 	@echo ""
 	@echo "Dash is starting at http://127.0.0.1:$(PORT)  (Ctrl-C stops web, worker, beat$(if $(REDIS_URL),, and the embedded Redis))"
@@ -45,7 +50,11 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: venv
+system-deps:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { $(call APT_INSTALL,postgresql); }
+	@command -v chromium >/dev/null 2>&1 || { $(call APT_INSTALL,chromium); }
+
+test: venv system-deps
 	$(PY) -m dash.localstack run -- $(PY) -m pytest tests $(PYTEST_ARGS)
 	$(VENV)/bin/ruff check .
 

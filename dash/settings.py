@@ -108,11 +108,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("DASH_CELERY_EAGER", default=False)
+# Sweeps are idempotent and frequent: a sweep that waited in the queue past `expires` is dropped
+# rather than piling up while a worker is down.
 CELERY_BEAT_SCHEDULE = {
-    "release-due-orders": {"task": "orders.tasks.release_due_orders", "schedule": 1.0},
-    "advance-simulated-commerce": {"task": "orders.tasks.advance_simulated_commerce", "schedule": 2.0},
-    "resubmit-stalled-orders": {"task": "orders.tasks.resubmit_stalled_orders", "schedule": 30.0},
-    "prune-device-events": {"task": "devices.tasks.prune_device_events", "schedule": 600.0},
+    "release-due-orders": {"task": "orders.tasks.release_due_orders", "schedule": 1.0, "options": {"expires": 10}},
+    "advance-simulated-commerce": {"task": "orders.tasks.advance_simulated_commerce", "schedule": 2.0, "options": {"expires": 10}},
+    "resubmit-stalled-orders": {"task": "orders.tasks.resubmit_stalled_orders", "schedule": 30.0, "options": {"expires": 60}},
+    "prune-device-events": {"task": "devices.tasks.prune_device_events", "schedule": 600.0, "options": {"expires": 600}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -130,7 +132,26 @@ HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_ONLY = False
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
-EMAIL_BACKEND = env("DASH_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Mail goes to the console by default; set DASH_EMAIL_URL (smtp://user:pass@host:587) for SMTP.
+_email_url = env("DASH_EMAIL_URL", default="")
+if _email_url:
+    _email = env.email_url_config(_email_url)
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email["EMAIL_HOST"],
+                "port": _email["EMAIL_PORT"],
+                "username": _email["EMAIL_HOST_USER"],
+                "password": _email["EMAIL_HOST_PASSWORD"],
+                "use_tls": _email.get("EMAIL_USE_TLS", False),
+                "use_ssl": _email.get("EMAIL_USE_SSL", False),
+            },
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+DEFAULT_FROM_EMAIL = env("DASH_FROM_EMAIL", default="Dash <orders@dash.local>")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -167,6 +188,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = env.path("DASH_MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "media/"
 

@@ -4,10 +4,12 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from stdnum import ean
 
 from devices import credentials
 from devices.models import Device, DeviceKind
+from orders.services import order_place
 from partners.models import Partner, Product
 
 
@@ -63,3 +65,20 @@ def make_button(*, customer=None, product=None, quantity: int = 1, hold_seconds:
     )
     device.token = creds.token
     return device
+
+
+def make_order(*, customer, product, quantity: int = 1, hold_seconds: int | None = None, device_serial: str = "", now=None):
+    """A held order placed through `order_place`, as a press would place it."""
+    with transaction.atomic():
+        result = order_place(
+            customer_id=customer.pk,
+            product=product,
+            quantity=quantity,
+            source="button",
+            actor=f"device:{device_serial}" if device_serial else "test",
+            device_serial=device_serial,
+            hold_seconds=hold_seconds,
+            now=now,
+        )
+    assert result.created, "an order for this customer and product is already in progress"
+    return result.order

@@ -1,0 +1,343 @@
+"""An open-model load generator for `POST /api/v1/device/events`, cheap enough in CPU to share
+a small machine with the server it measures.
+
+Open model: request i is due at t0 + i/rate and is sent when due, whether or not earlier
+answers came back; latency is measured from the *scheduled* time, so a stalled server shows
+up as latency instead of silently lowering the offered load (coordinated omission).
+
+The HTTP/1.1 client is hand-rolled on asyncio streams: every request carries Content-Length,
+the answer is read as status line + headers + Content-Length body. Connections are kept alive
+when the server allows it (`Connection: close` is honoured, as gunicorn's sync workers send it)
+and closed as soon as the answer is read. In-flight requests (= open connections) are capped;
+a request that waits for a slot, or whose send slips more than 10 ms, is a "late send".
+
+Standalone, against a running server and a token file written by bench.setup_data:
+    python -m bench.loadgen --port 8000 --tokens buttons.json --rate 200 --duration 10
+"""
+
+import argparse
+import asyncio
+import contextlib
+import math
+import random
+import sys
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+PATH = "/api/v1/device/events"
+LATE_SEND_S = 0.010
+# The contract's outcomes: a 2xx answer with one of these is an accepted event.
+ACCEPTED_OUTCOMES = frozenset({"order_placed", "order_in_progress", "needs_confirmation", "processing", "recorded"})
+# 409s the contract defines (the device is unclaimed or paused): answers, not errors.
+CONTRACT_409 = frozenset({"device_unclaimed", "device_paused"})
+
+
+@dataclass(slots=True)
+class Record:
+    scheduled: float  # seconds after t0
+    done: float = -1.0  # seconds after t0; -1 when no answer
+    status: int = 0
+    outcome: str = ""
+    order_id: str | None = None
+    replay: bool = False  # sent as a replay of an earlier event
+    replayed_header: bool = False
+    error: str | None = None  # timeout, conn_error, replay_mismatch, bad_body
+
+
+@dataclass
+class LoadResult:
+    rate: float
+    warmup: float
+    duration: float
+    records: list[Record]
+    late_sends: int
+    max_send_slip_ms: float
+    max_connections: int
+    connections_opened: int
+    cpu_seconds: float
+    wall_seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+class LoadGenerator:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        tokens: list[str],
+        rate: float,
+        seconds: float,
+        max_connections: int = 128,
+        timeout: float = 10.0,
+        replay_share: float = 0.01,
+        seed: int = 1,
+        half_close: bool = False,
+    ):
+        self.host, self.port = host, port
+        self.rate, self.seconds = rate, seconds
+        self.timeout = timeout
+        self.replay_share = replay_share
+        self.rng = random.Random(seed)
+        self.half_close = half_close
+        self.max_connections = max_connections
+        self.prefixes = [
+            (
+                f"POST {PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Device {t}\r\n"
+                "Content-Type: application/json\r\nContent-Length: "
+            ).encode()
+            for t in tokens
+        ]
+        self.records: list[Record] = []
+        # Answered originals that may be replayed: (button, body, status, answer body).
+        self.replayable: deque[tuple[int, bytes, int, bytes]] = deque(maxlen=4096)
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.late_sends = 0
+        self.max_slip = 0.0
+        self.open_now = 0
+        self.opened = 0
+        self.peak_open = 0
+
+    async def run(self) -> LoadResult:
+        loop = asyncio.get_running_loop()
+        self.slots = asyncio.Semaphore(self.max_connections)
+        total = int(self.rate * self.seconds)
+        interval = 1.0 / self.rate
+        tasks: set[asyncio.Task] = set()
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        self.t0 = t0 = loop.time() + 0.05
+        for i in range(total):
+            due = t0 + i * interval
+            delay = due - loop.time()
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+            task = loop.create_task(self._one(due))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.timeout + 5)
+        for task in tasks:
+            task.cancel()
+        for _, writer in self.idle:
+            writer.close()
+        return LoadResult(
+            rate=self.rate,
+            warmup=0.0,
+            duration=self.seconds,
+            records=self.records,
+            late_sends=self.late_sends,
+            max_send_slip_ms=round(self.max_slip * 1000, 1),
+            max_connections=self.peak_open,
+            connections_opened=self.opened,
+            cpu_seconds=time.process_time() - cpu0,
+            wall_seconds=time.monotonic() - wall0,
+        )
+
+    def _next_request(self) -> tuple[int, bytes, tuple[int, bytes] | None]:
+        rng = self.rng
+        if self.replayable and rng.random() < self.replay_share:
+            button, body, status, answer = self.replayable[rng.randrange(len(self.replayable))]
+            return button, body, (status, answer)
+        button = rng.randrange(len(self.prefixes))
+        body = b'{"event_id":"%s","type":"press"}' % uuid.uuid4().hex.encode()
+        return button, body, None
+
+    async def _one(self, due: float) -> None:
+        loop = asyncio.get_running_loop()
+        button, body, expected = self._next_request()
+        record = Record(scheduled=due - self.t0, replay=expected is not None)
+        self.records.append(record)
+        request = b"%s%d\r\n\r\n%s" % (self.prefixes[button], len(body), body)
+        async with self.slots:
+            writer = None
+            try:
+                async with asyncio.timeout(self.timeout):
+                    for attempt in (0, 1):
+                        reused = attempt == 0 and bool(self.idle)
+                        reader, writer = self.idle.pop() if reused else await self._connect()
+                        slip = loop.time() - due
+                        if attempt == 0:
+                            self.max_slip = max(self.max_slip, slip)
+                            if slip > LATE_SEND_S:
+                                self.late_sends += 1
+                        writer.write(request)
+                        if self.half_close:
+                            writer.write_eof()
+                        try:
+                            head = await reader.readuntil(b"\r\n\r\n")
+                            break
+                        except (asyncio.IncompleteReadError, ConnectionResetError):
+                            self._close(writer)
+                            writer = None
+                            if not reused:  # a fresh connection failing is an error, not staleness
+                                raise
+                    status, length, close, replayed = _parse_head(head)
+                    answer = await reader.readexactly(length) if length else b""
+                record.done = loop.time() - self.t0
+            except TimeoutError:
+                record.error = "timeout"
+                self._close(writer)
+                return
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+                record.error = f"conn_error:{exc.__class__.__name__}"
+                self._close(writer)
+                return
+            if close or self.half_close:
+                self._close(writer)
+            else:
+                self.idle.append((reader, writer))
+        record.status = status
+        record.replayed_header = replayed
+        try:
+            data = orjson.loads(answer)
+            record.outcome = data.get("outcome") or "error:" + str((data.get("error") or {}).get("code"))
+            order = data.get("order")
+            record.order_id = order.get("id") if order else None
+        except (orjson.JSONDecodeError, AttributeError):
+            record.error = "bad_body"
+            return
+        if expected is not None:
+            if (status, answer) != expected or not replayed:
+                record.error = "replay_mismatch"
+        elif status < 300 or status == 409:
+            self.replayable.append((button, body, status, answer))
+
+    async def _connect(self):
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        self.opened += 1
+        self.open_now += 1
+        self.peak_open = max(self.peak_open, self.open_now)
+        return reader, writer
+
+    def _close(self, writer) -> None:
+        if writer is not None:
+            self.open_now -= 1
+            writer.close()
+
+
+def _parse_head(head: bytes) -> tuple[int, int, bool, bool]:
+    lines = head.split(b"\r\n")
+    status = int(lines[0][9:12])
+    length, close, replayed = 0, False, False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection":
+            close = value.strip().lower() == b"close"
+        elif name == b"idempotent-replayed":
+            replayed = value.strip().lower() == b"true"
+    if lines[0].startswith(b"HTTP/1.0"):
+        close = True
+    return status, length, close, replayed
+
+
+def percentile(sorted_values: list[float], p: float) -> float | None:
+    """Nearest rank."""
+    if not sorted_values:
+        return None
+    return sorted_values[max(0, math.ceil(p * len(sorted_values)) - 1)]
+
+
+def summarize(result: LoadResult, *, warmup: float, duration: float) -> dict:
+    """Figures over the measured window [warmup, warmup + duration) after t0; counts over all."""
+    end = warmup + duration
+    records = result.records
+    answered = [r for r in records if r.done >= 0]
+    statuses = Counter(r.status for r in answered)
+    outcomes = Counter(r.outcome for r in answered)
+    errors: Counter = Counter()
+    for r in records:
+        if r.error:
+            errors[r.error] += 1
+        elif not (200 <= r.status < 300 or (r.status == 409 and r.outcome in CONTRACT_409)):
+            errors[f"http_{r.status}:{r.outcome}"] += 1
+    accepted_in_window = sum(
+        1 for r in answered if warmup <= r.done < end and 200 <= r.status < 300 and r.outcome in ACCEPTED_OUTCOMES and not r.error
+    )
+    latencies = sorted((r.done - r.scheduled) * 1000 for r in answered if warmup <= r.scheduled < end)
+    new = [r for r in answered if not r.replay]
+    placed = [r for r in new if r.outcome == "order_placed" and not r.error]
+    replays = [r for r in records if r.replay]
+
+    def ms(v):
+        return None if v is None else round(v, 1)
+
+    return {
+        "scheduled": len(records),
+        "answered": len(answered),
+        "accepted_per_s": round(accepted_in_window / duration, 1),
+        "accepted_in_window": accepted_in_window,
+        "status_counts": dict(sorted(statuses.items())),
+        "outcome_counts": dict(outcomes.most_common()),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors.most_common()),
+        "late_sends": result.late_sends,
+        "max_send_slip_ms": result.max_send_slip_ms,
+        "latency_ms": {
+            "count": len(latencies),
+            "p50": ms(percentile(latencies, 0.50)),
+            "p90": ms(percentile(latencies, 0.90)),
+            "p99": ms(percentile(latencies, 0.99)),
+            "max": ms(latencies[-1] if latencies else None),
+        },
+        "replays": {"sent": len(replays), "ok": sum(1 for r in replays if r.done >= 0 and not r.error)},
+        "order_placed_answers": len(placed),
+        "order_in_progress_answers": sum(1 for r in new if r.outcome == "order_in_progress"),
+        "placed_order_ids": sorted({r.order_id for r in placed if r.order_id}),
+        "peak_connections": result.max_connections,
+        "connections_opened": result.connections_opened,
+        "loadgen_cpu_s": round(result.cpu_seconds, 2),
+        "loadgen_wall_s": round(result.wall_seconds, 2),
+    }
+
+
+def run(*, warmup: float, duration: float, **kwargs) -> dict:
+    """Run the load for warmup + duration seconds and return the summary (see `summarize`)."""
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # plain asyncio works, at a higher CPU cost per request
+        runner = asyncio.run
+    gen = LoadGenerator(seconds=warmup + duration, **kwargs)
+    result = runner(gen.run())
+    return summarize(result, warmup=warmup, duration=duration)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadgen")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tokens", type=Path, required=True, help="JSON list written by bench.setup_data")
+    parser.add_argument("--rate", type=float, default=800)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=128)
+    parser.add_argument("--half-close", action="store_true", help="shut the write side after each request")
+    args = parser.parse_args()
+    tokens = [b["token"] for b in orjson.loads(args.tokens.read_bytes())]
+    summary = run(
+        host=args.host,
+        port=args.port,
+        tokens=tokens,
+        rate=args.rate,
+        warmup=args.warmup,
+        duration=args.duration,
+        max_connections=args.connections,
+        half_close=args.half_close,
+    )
+    summary.pop("placed_order_ids")
+    with contextlib.suppress(BrokenPipeError):
+        print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

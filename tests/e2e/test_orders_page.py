@@ -1,0 +1,41 @@
+"""The customer signs in, presses the button, finds the held order and removes it."""
+
+import uuid
+
+import pytest
+import requests
+from allauth.account.models import EmailAddress
+
+from orders.models import Order, OrderStatus
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(120)
+def test_customer_signs_in_sees_the_pressed_order_and_removes_it(live_server, page, artifacts, customer, button):
+    # given a customer who signs in with e-mail and password
+    EmailAddress.objects.create(user=customer, email=customer.email, verified=True, primary=True)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill(customer.email)
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(f"{live_server.url}/orders/")
+    assert page.get_by_text("Nothing is waiting").is_visible()
+
+    # when the button is pressed through the device API
+    answer = requests.post(
+        f"{live_server.url}/api/v1/device/events",
+        json={"event_id": uuid.uuid4().hex, "type": "press"},
+        headers={"Authorization": f"Device {button.token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    page.reload()
+
+    # then the held order is there, and Remove cancels it
+    card = page.locator("article.card", has_text="Laundry Pods")
+    assert card.is_visible()
+    page.screenshot(path=str(artifacts / "orders-page-held.png"), full_page=True)
+    card.get_by_role("button", name="Remove").click()
+    page.wait_for_url(f"{live_server.url}/orders/")
+    assert page.get_by_text("Removed: no order will be placed.").is_visible()
+    assert Order.objects.get().status == OrderStatus.CANCELLED
