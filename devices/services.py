@@ -226,13 +226,14 @@ def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> 
     if ctx.stored is not None:
         return _replay(ctx.stored, event)
     now = timezone.now()
-    if ctx.last_seen_at is None or now - ctx.last_seen_at > LAST_SEEN_RESOLUTION:
-        Device.objects.filter(pk=ctx.device_id).update(last_seen_at=now)
     try:
-        return _decide_and_record(ctx, event, now)
+        answer = _decide_and_record(ctx, event, now)
     except _DuplicateEvent:
         stored = stored_answer(device_id=ctx.device_id, event_id=event.event_id)
         return _replay(stored, event)
+    if ctx.last_seen_at is None or now - ctx.last_seen_at > LAST_SEEN_RESOLUTION:
+        Device.objects.filter(pk=ctx.device_id).update(last_seen_at=now)
+    return answer
 
 
 def _replay(stored: StoredAnswer, event: DeviceEventInput) -> IntakeAnswer:
