@@ -27,6 +27,22 @@ def pytest_configure(config):
         raise pytest.UsageError("The suite runs on PostgreSQL: use `make test` (it starts one), or set DATABASE_URL.")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _live_server_backlog():
+    """Django's test server listens with a backlog of 10: a burst of sixty devices overflows
+    it and the kernel resets connections before Dash sees them. Production servers (uvicorn)
+    listen with 2048; give the live server room for the bursts the tests send."""
+    from django.core.servers.basehttp import ThreadedWSGIServer
+    from django.test.testcases import LiveServerThread
+
+    class BurstWSGIServer(ThreadedWSGIServer):
+        request_queue_size = 256
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(LiveServerThread, "server_class", BurstWSGIServer)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Throttle buckets and cache entries never leak from one test into the next."""
@@ -75,7 +91,8 @@ def post_event(client):
 
     def _post(body, *, token: str | None, content_type: str = "application/json"):
         headers = {"HTTP_AUTHORIZATION": f"Device {token}"} if token is not None else {}
-        return client.post("/api/v1/device/events", body, content_type=content_type, **headers)
+        # CONTENT_TYPE again: the test client drops it when the body is empty.
+        return client.post("/api/v1/device/events", body, content_type=content_type, CONTENT_TYPE=content_type, **headers)
 
     return _post
 
@@ -130,7 +147,7 @@ class FakeShop:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/orders"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="fake-shop", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="fake-shop", daemon=True)
         self.thread.start()
 
     def _handle(self, headers, body: bytes) -> tuple[tuple[int, dict], bool]:
@@ -219,13 +236,17 @@ class CeleryWorker:
             time.sleep(0.05)
         raise AssertionError(f"worker {self.name} not ready after {timeout}s:\n{self.log()[-3000:]}")
 
-    def kill(self) -> None:
-        """SIGKILL, like the OOM killer or a pulled plug: no cleanup, no ack, no rollback by the worker."""
+    def kill(self, *, wait_for_db: bool = True) -> None:
+        """SIGKILL, like the OOM killer or a pulled plug: no cleanup, no ack, no rollback by the worker.
+
+        `wait_for_db=False` when the worker's session is blocked on a lock the test holds:
+        call `wait_disconnected()` after letting go of it."""
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
-        self.wait_disconnected()
+        if wait_for_db:
+            self.wait_disconnected()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -300,3 +321,9 @@ def celery_worker_process(settings, tmp_path):
     finally:
         for worker in workers:
             worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs half a second per user on a busy machine; tests don't need its strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -195,18 +195,20 @@ def test_button_bound_to_an_inactive_product_answers_unknown_product(button, pro
     assert Order.objects.count() == 0
 
 
-@pytest.mark.parametrize("final_status", ["delivered", "cancelled"])
+@pytest.mark.parametrize("final_status", ["delivered", "cancelled", "failed"])
 @pytest.mark.django_db(transaction=True)
-def test_press_after_the_order_ended_places_a_new_order(button, press, final_status):
+def test_press_after_the_order_ended_places_a_new_order(settings, button, press, final_status):
     # given
     first = press(button, "evt-1")
     order = Order.objects.get()
-    if final_status == "delivered":
+    if final_status == "cancelled":
+        order_cancel_by_customer(customer_id=button.customer_id, public_id=order.public_id)
+    else:
         order_release(order_id=order.pk, actor="system")
+        if final_status == "failed":  # an http shop without a URL refuses permanently
+            settings.DASH_COMMERCE_BACKEND, settings.DASH_COMMERCE_URL = "http", ""
         order_submit(order_id=order.pk)
         order_apply_commerce_status(public_id=order.public_id, status=OrderStatus.DELIVERED)
-    else:
-        order_cancel_by_customer(customer_id=button.customer_id, public_id=order.public_id)
     # when
     second = press(button, "evt-2")
     # then
