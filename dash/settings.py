@@ -79,7 +79,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DASH_CONN_MAX_AGE", default=300)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Off by default: a health check is one more round trip on every request. After a database
+    # restart a worker's first request fails (the device retries the same event id, safely)
+    # and Django drops the broken connection.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DASH_CONN_HEALTH_CHECKS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, cache, channel layer ----------------------------------------------

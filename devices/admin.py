@@ -8,13 +8,13 @@ from devices.models import Device, DeviceEvent
 
 @admin.action(description="Pause")
 def pause(modeladmin, request, queryset):
-    n = queryset.filter(customer__isnull=False).update(paused=True)
+    n = services.devices_set_paused_by_operator(device_ids=list(queryset.values_list("pk", flat=True)), paused=True, actor=f"operator:{request.user}")
     modeladmin.message_user(request, f"Paused {n} device(s).")
 
 
 @admin.action(description="Unpause")
 def unpause(modeladmin, request, queryset):
-    n = queryset.update(paused=False)
+    n = services.devices_set_paused_by_operator(device_ids=list(queryset.values_list("pk", flat=True)), paused=False, actor=f"operator:{request.user}")
     modeladmin.message_user(request, f"Unpaused {n} device(s).")
 
 

@@ -135,6 +135,13 @@ def device_set_paused(*, customer_id: int, serial: str, paused: bool) -> Device:
     return device
 
 
+def devices_set_paused_by_operator(*, device_ids: list[int], paused: bool, actor: str) -> int:
+    """Pause or unpause claimed devices from the console; returns how many changed."""
+    changed = Device.objects.filter(pk__in=device_ids, customer__isnull=False).exclude(paused=paused).update(paused=paused)
+    log.warning("devices_%s count=%s actor=%s", "paused" if paused else "unpaused", changed, actor)
+    return changed
+
+
 @transaction.atomic
 def device_unlink(*, customer_id: int, serial: str) -> Device:
     """The device goes back to unclaimed with a fresh claim code; its orders stay the customer's."""

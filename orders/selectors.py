@@ -1,7 +1,7 @@
 from datetime import UTC, timedelta
 
-from django.utils import timezone
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from orders.models import IN_PROGRESS, Order, OrderStatus
 

@@ -28,7 +28,7 @@ def chromium():
             args=[
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ],  # fmt: skip
+            ],
         )
         yield browser
         browser.close()
