@@ -110,6 +110,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING applies in the worker too
 CELERY_TASK_ALWAYS_EAGER = env.bool("DASH_CELERY_EAGER", default=False)
 # Sweeps are idempotent and frequent: a sweep that waited in the queue past `expires` is dropped
 # rather than piling up while a worker is down.
@@ -202,7 +203,13 @@ LOGGING = {
     "formatters": {"kv": {"format": "ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # A line per beat tick and per task would bury the order lifecycle lines.
+        "celery.beat": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+    },
 }
 
 # --- Dash itself ----------------------------------------------------------------------

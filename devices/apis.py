@@ -1,5 +1,7 @@
 """Device API (v1, the contract in ARCHITECTURE.md) and the customer's device API."""
 
+import logging
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -13,6 +15,8 @@ from devices.credentials import hash_token
 from devices.intake import IntakeError
 from devices.models import Device, DeviceKind
 from orders.selectors import iso, order_summary, orders_in_progress_for_customer
+
+log = logging.getLogger(__name__)
 
 DEVICE_AUTH_PREFIX = "Device "
 
@@ -124,6 +128,11 @@ class DeviceEventCreateApi(APIView):
             if exc.status == 401:
                 headers["WWW-Authenticate"] = "Device"
             return _json(exc.status, exc.body(), headers)
+        except Exception:
+            # Devices parse JSON, never a debug page. Nothing was acknowledged, so the device
+            # retries the same event id and gets one effect.
+            log.exception("device_event_failed")
+            return _json(500, IntakeError(500, "internal_error", "Something went wrong; retry with the same event_id.").body())
         return _json(answer.status, answer.body, answer.headers)
 
 

@@ -29,9 +29,12 @@ SELECT d.id, d.serial, d.kind, d.customer_id, d.paused, d.quantity, d.hold_secon
 
 
 def _dt(value) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)  # SQLite keeps naive UTC text
+    """PostgreSQL returns aware datetimes; SQLite naive UTC datetimes (or text)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
