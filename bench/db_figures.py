@@ -32,16 +32,10 @@ def figures() -> dict:
 
     now = timezone.now()
     by_status = dict(Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    releases = list(
-        OrderEvent.objects.filter(to_status=OrderStatus.RELEASING, actor="system").values_list("at", "order__hold_until")
-    )
+    releases = list(OrderEvent.objects.filter(to_status=OrderStatus.RELEASING, actor="system").values_list("at", "order__hold_until"))
     lateness = sorted((at - hold_until).total_seconds() for at, hold_until in releases if hold_until is not None)
     two_in_progress = (
-        Order.objects.filter(status__in=IN_PROGRESS)
-        .values("customer_id", "product_id")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-        .count()
+        Order.objects.filter(status__in=IN_PROGRESS).values("customer_id", "product_id").annotate(n=Count("id")).filter(n__gt=1).count()
     )
     return {
         "orders_created": sum(by_status.values()),
@@ -57,7 +51,12 @@ def figures() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.db_figures")
-    parser.add_argument("--max-wait", type=float, default=35.0, help="seconds to wait for held orders to be released")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=35.0,
+        help="seconds to wait for held orders to be released",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dash.settings")

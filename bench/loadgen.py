@@ -5,7 +5,7 @@ Open model: request i is due at t0 + i/rate and is sent when due, whether or not
 answers came back; latency is measured from the *scheduled* time, so a stalled server shows
 up as latency instead of silently lowering the offered load (coordinated omission).
 
-The HTTP/1.1 client is hand-rolled on asyncio streams: every request carries Content-Length,
+The HTTP/1.1 client is a hand-rolled asyncio protocol: every request carries Content-Length,
 the answer is read as status line + headers + Content-Length body. Connections are kept alive
 when the server allows it (`Connection: close` is honoured, as gunicorn's sync workers send it)
 and closed as soon as the answer is read. In-flight requests (= open connections) are capped;
@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import math
 import random
+import socket
 import sys
 import time
 import uuid
@@ -32,7 +33,15 @@ import orjson
 PATH = "/api/v1/device/events"
 LATE_SEND_S = 0.010
 # The contract's outcomes: a 2xx answer with one of these is an accepted event.
-ACCEPTED_OUTCOMES = frozenset({"order_placed", "order_in_progress", "needs_confirmation", "processing", "recorded"})
+ACCEPTED_OUTCOMES = frozenset(
+    {
+        "order_placed",
+        "order_in_progress",
+        "needs_confirmation",
+        "processing",
+        "recorded",
+    }
+)
 # 409s the contract defines (the device is unclaimed or paused): answers, not errors.
 CONTRACT_409 = frozenset({"device_unclaimed", "device_paused"})
 
@@ -80,6 +89,7 @@ class LoadGenerator:
         half_close: bool = False,
     ):
         self.host, self.port = host, port
+        self.address = (socket.gethostbyname(host), port)
         self.rate, self.seconds = rate, seconds
         self.timeout = timeout
         self.replay_share = replay_share
@@ -96,7 +106,7 @@ class LoadGenerator:
         self.records: list[Record] = []
         # Answered originals that may be replayed: (button, body, status, answer body).
         self.replayable: deque[tuple[int, bytes, int, bytes]] = deque(maxlen=4096)
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[_Connection] = []
         self.late_sends = 0
         self.max_slip = 0.0
         self.open_now = 0
@@ -123,8 +133,8 @@ class LoadGenerator:
             await asyncio.wait(tasks, timeout=self.timeout + 5)
         for task in tasks:
             task.cancel()
-        for _, writer in self.idle:
-            writer.close()
+        for conn in self.idle:
+            conn.transport.close()
         return LoadResult(
             rate=self.rate,
             warmup=0.0,
@@ -154,43 +164,38 @@ class LoadGenerator:
         self.records.append(record)
         request = b"%s%d\r\n\r\n%s" % (self.prefixes[button], len(body), body)
         async with self.slots:
-            writer = None
+            conn = None
             try:
                 async with asyncio.timeout(self.timeout):
                     for attempt in (0, 1):
                         reused = attempt == 0 and bool(self.idle)
-                        reader, writer = self.idle.pop() if reused else await self._connect()
-                        slip = loop.time() - due
+                        conn = self.idle.pop() if reused else await self._connect()
                         if attempt == 0:
+                            slip = loop.time() - due
                             self.max_slip = max(self.max_slip, slip)
                             if slip > LATE_SEND_S:
                                 self.late_sends += 1
-                        writer.write(request)
-                        if self.half_close:
-                            writer.write_eof()
                         try:
-                            head = await reader.readuntil(b"\r\n\r\n")
+                            status, answer, close, replayed = await conn.request(request, self.half_close)
                             break
-                        except (asyncio.IncompleteReadError, ConnectionResetError):
-                            self._close(writer)
-                            writer = None
+                        except ConnectionResetError:
+                            self._close(conn)
+                            conn = None
                             if not reused:  # a fresh connection failing is an error, not staleness
                                 raise
-                    status, length, close, replayed = _parse_head(head)
-                    answer = await reader.readexactly(length) if length else b""
                 record.done = loop.time() - self.t0
             except TimeoutError:
                 record.error = "timeout"
-                self._close(writer)
+                self._close(conn)
                 return
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            except (OSError, ValueError) as exc:
                 record.error = f"conn_error:{exc.__class__.__name__}"
-                self._close(writer)
+                self._close(conn)
                 return
-            if close or self.half_close:
-                self._close(writer)
+            if close or self.half_close or conn.lost:
+                self._close(conn)
             else:
-                self.idle.append((reader, writer))
+                self.idle.append(conn)
         record.status = status
         record.replayed_header = replayed
         try:
@@ -207,17 +212,75 @@ class LoadGenerator:
         elif status < 300 or status == 409:
             self.replayable.append((button, body, status, answer))
 
-    async def _connect(self):
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+    async def _connect(self) -> "_Connection":
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(_Connection, *self.address)
         self.opened += 1
         self.open_now += 1
         self.peak_open = max(self.peak_open, self.open_now)
-        return reader, writer
+        return conn
 
-    def _close(self, writer) -> None:
-        if writer is not None:
+    def _close(self, conn: "_Connection | None") -> None:
+        if conn is not None:
             self.open_now -= 1
-            writer.close()
+            conn.transport.close()
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection, one request at a time: a protocol instead of asyncio streams,
+    because the generator must leave the CPU to the server it measures."""
+
+    def __init__(self):
+        self.transport = None
+        self.buf = bytearray()
+        self.head = None  # (status, length, close, replayed) once the headers are in
+        self.body_at = 0
+        self.waiter: asyncio.Future | None = None
+        self.lost = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def request(self, data: bytes, half_close: bool) -> asyncio.Future:
+        if self.lost:
+            raise ConnectionResetError("connection closed by the server")
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        if half_close:
+            self.transport.write_eof()
+        return self.waiter
+
+    def data_received(self, data):
+        buf = self.buf
+        buf += data
+        if self.head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.head = _parse_head(bytes(buf[:end]))
+            self.body_at = end + 4
+        status, length, close, replayed = self.head
+        end = self.body_at + length
+        if len(buf) >= end:
+            body = bytes(buf[self.body_at : end])
+            del buf[:end]
+            self.head = None
+            waiter, self.waiter = self.waiter, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result((status, body, close, replayed))
+
+    def eof_received(self):
+        self._fail()
+        return False  # close the transport
+
+    def connection_lost(self, exc):
+        self._fail()
+
+    def _fail(self):
+        self.lost = True
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionResetError("connection closed before a complete answer"))
 
 
 def _parse_head(head: bytes) -> tuple[int, int, bool, bool]:
@@ -256,6 +319,8 @@ def summarize(result: LoadResult, *, warmup: float, duration: float) -> dict:
     for r in records:
         if r.error:
             errors[r.error] += 1
+        elif r.done < 0:
+            errors["no_answer"] += 1  # still waiting (for a connection or an answer) when the run ended
         elif not (200 <= r.status < 300 or (r.status == 409 and r.outcome in CONTRACT_409)):
             errors[f"http_{r.status}:{r.outcome}"] += 1
     accepted_in_window = sum(
@@ -274,7 +339,7 @@ def summarize(result: LoadResult, *, warmup: float, duration: float) -> dict:
         "answered": len(answered),
         "accepted_per_s": round(accepted_in_window / duration, 1),
         "accepted_in_window": accepted_in_window,
-        "status_counts": dict(sorted(statuses.items())),
+        "status_counts": {str(k): v for k, v in sorted(statuses.items())},
         "outcome_counts": dict(outcomes.most_common()),
         "errors": sum(errors.values()),
         "error_kinds": dict(errors.most_common()),
@@ -287,7 +352,10 @@ def summarize(result: LoadResult, *, warmup: float, duration: float) -> dict:
             "p99": ms(percentile(latencies, 0.99)),
             "max": ms(latencies[-1] if latencies else None),
         },
-        "replays": {"sent": len(replays), "ok": sum(1 for r in replays if r.done >= 0 and not r.error)},
+        "replays": {
+            "sent": len(replays),
+            "ok": sum(1 for r in replays if r.done >= 0 and not r.error),
+        },
         "order_placed_answers": len(placed),
         "order_in_progress_answers": sum(1 for r in new if r.outcome == "order_in_progress"),
         "placed_order_ids": sorted({r.order_id for r in placed if r.order_id}),
@@ -315,12 +383,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--tokens", type=Path, required=True, help="JSON list written by bench.setup_data")
+    parser.add_argument(
+        "--tokens",
+        type=Path,
+        required=True,
+        help="JSON list written by bench.setup_data",
+    )
     parser.add_argument("--rate", type=float, default=800)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--connections", type=int, default=128)
-    parser.add_argument("--half-close", action="store_true", help="shut the write side after each request")
+    parser.add_argument(
+        "--half-close",
+        action="store_true",
+        help="shut the write side after each request",
+    )
     args = parser.parse_args()
     tokens = [b["token"] for b in orjson.loads(args.tokens.read_bytes())]
     summary = run(

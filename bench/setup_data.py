@@ -54,8 +54,7 @@ def create(*, buttons: int, hold_seconds: int, seed: int) -> list[dict]:
         )
         unusable = make_password(None)  # benchmark customers never log in
         customers = user_model.objects.bulk_create(
-            user_model(username=f"bench{n}", email=f"bench{n}@example.test", password=unusable)
-            for n in range((buttons + 1) // 2)
+            user_model(username=f"bench{n}", email=f"bench{n}@example.test", password=unusable) for n in range((buttons + 1) // 2)
         )
         devices, tokens = [], []
         for n in range(buttons):
@@ -84,7 +83,14 @@ def create(*, buttons: int, hold_seconds: int, seed: int) -> list[dict]:
                     claimed_at=now,
                 )
             )
-            tokens.append({"token": creds.token, "serial": creds.serial, "customer": customer.pk, "product": product.pk})
+            tokens.append(
+                {
+                    "token": creds.token,
+                    "serial": creds.serial,
+                    "customer": customer.pk,
+                    "product": product.pk,
+                }
+            )
         Device.objects.bulk_create(devices, batch_size=1000)
     return tokens
 
@@ -103,7 +109,9 @@ def main() -> int:
     tokens = create(buttons=args.buttons, hold_seconds=args.hold_seconds, seed=args.seed)
     args.out.write_bytes(orjson.dumps(tokens))
     same = sum(1 for a, b in zip(tokens[::2], tokens[1::2], strict=False) if a["product"] == b["product"])
-    print(f"setup: {len(tokens)} buttons, {(len(tokens) + 1) // 2} customers, {PRODUCTS} products, {same} customers with two buttons for one product")
+    print(
+        f"setup: {len(tokens)} buttons, {(len(tokens) + 1) // 2} customers, {PRODUCTS} products, {same} customers with two buttons for one product"
+    )
     return 0
 
 

@@ -1,0 +1,644 @@
+"""`make bench`: the device API under an open-model load on the production-like stack.
+
+Starts, in a temporary folder: PostgreSQL (durable: fsync and synchronous_commit on), Redis,
+gunicorn sync workers serving the device API, uvicorn (the ASGI app for pages and websockets,
+idle here), a Celery worker and Celery beat. Creates a catalog, customers and claimed buttons,
+drives `POST /api/v1/device/events` at a fixed arrival rate from this process
+(bench.loadgen), waits for held orders to be released, reads the database, prints the figures
+and stops everything.
+
+    python -m bench.device_api --rate 800 --duration 60 --buttons 3000 --web-workers 4
+    make bench BENCH_ARGS="--rate 200 --duration 10 --buttons 500"
+
+Exit code 0 whenever a measurement was made (PASS or FAIL), 2 when the stack didn't start.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from bench import loadgen
+from dash.localstack import Server, free_port, start_postgres, start_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"accepted_per_s": 800.0, "p99_ms": 100.0, "lateness_p99_s": 2.0}
+# Durable, production-like: nothing here trades durability for speed.
+PG_SETTINGS = {
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+    "shared_buffers": "256MB",
+    "max_wal_size": "2GB",
+    "max_connections": "200",
+}
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class Stack:
+    """The processes this benchmark started; `stop` ends them, and only them."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True)
+        self.servers: list[Server] = []
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.env = dict(os.environ)
+
+    def start_stores(self) -> None:
+        pg = start_postgres(self.workdir / "pg", settings=PG_SETTINGS)
+        self.servers.append(pg)
+        self.pg_datadir = self.workdir / "pg" / "pgdata"
+        rd = start_redis(self.workdir / "redis")
+        self.servers.append(rd)
+        self.redis_url = rd.url
+        self.redis_pid = rd.proc.pid
+        self.env.update(DATABASE_URL=pg.url, REDIS_URL=rd.url)
+
+    def run(self, name: str, argv: list[str], timeout: float = 300) -> str:
+        done = subprocess.run(
+            argv,
+            check=False,
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise StackError(f"{name} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        return done.stdout
+
+    def spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        # Own session: stopping it reaches its children (workers, pool processes) too.
+        self.procs[name] = subprocess.Popen(
+            argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise StackError(f"{name} exited with code {proc.returncode}:\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int((self.pg_datadir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.procs.items()):
+            if proc.poll() is None:
+                _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(proc.pid, signal.SIGKILL)  # stragglers left in the group, if any
+            if proc.poll() is None:
+                proc.wait(5)
+        for server in reversed(self.servers):
+            server.stop()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def wait_http_ok(url: str, stack: Stack, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        stack.check_alive()
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.25)
+    raise StackError(f"{url} not healthy after {timeout}s: {last}")
+
+
+def wait_worker_consuming(redis_url: str, stack: Stack, timeout: float = 60) -> bool:
+    """The Celery worker is ready when it blocks on the queue (BRPOP) in Redis."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack.check_alive()
+        if any(c.get("cmd") in ("brpop", "blpop") for c in client.client_list()):
+            return True
+        time.sleep(0.25)
+    return False
+
+
+# --- CPU per process: /proc before and after the measured window ------------------------
+
+
+def _proc_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (ppid, utime + stime in ticks, comm)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                raw = fh.read().decode(errors="replace")
+        except OSError:
+            continue
+        close = raw.rfind(")")
+        rest = raw[close + 2 :].split()
+        table[int(entry)] = (
+            int(rest[1]),
+            int(rest[11]) + int(rest[12]),
+            raw[raw.find("(") + 1 : close],
+        )
+    return table
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + values[4]
+    total = sum(values[:8])
+    return total - idle, total
+
+
+class CpuSampler:
+    def __init__(self, roots: dict[int, str]):
+        self.roots = roots
+        self.marks: list[tuple[float, dict, tuple[int, int]]] = []
+
+    def mark(self) -> None:
+        self.marks.append((time.monotonic(), _proc_table(), _machine_ticks()))
+
+    def _by_role(self, table: dict) -> dict[str, tuple[int, set[int]]]:
+        roles: dict[str, tuple[int, set[int]]] = {}
+        for pid, (_, ticks, _) in table.items():
+            node, role = pid, None
+            for _ in range(50):
+                if node in self.roots:
+                    role = self.roots[node]
+                    break
+                parent = table.get(node)
+                if parent is None or parent[0] <= 1:
+                    break
+                node = parent[0]
+            if role:
+                total, pids = roles.get(role, (0, set()))
+                pids.add(pid)
+                roles[role] = (total + ticks, pids)
+        return roles
+
+    def report(self) -> dict | None:
+        if len(self.marks) < 2:
+            return None
+        (t0, table0, m0), (t1, table1, m1) = self.marks[0], self.marks[-1]
+        hz = os.sysconf("SC_CLK_TCK")
+        wall = t1 - t0
+        before = {pid: ticks for pid, (_, ticks, _) in table0.items()}
+        roles_after = self._by_role(table1)
+        out = {}
+        ours = 0.0
+        for role, (_, pids) in sorted(roles_after.items()):
+            delta = sum(table1[p][1] - before.get(p, 0) for p in pids)
+            pct = delta / hz / wall * 100
+            ours += pct
+            out[role] = {"cpu_pct": round(pct, 1), "processes": len(pids)}
+        busy = (m1[0] - m0[0]) / hz / wall * 100
+        return {
+            "window_s": round(wall, 1),
+            "by_process": out,
+            "machine_busy_pct": round(busy, 1),
+            "other_processes_pct": round(max(0.0, busy - ours), 1),
+            "capacity_pct": os.cpu_count() * 100,
+        }
+
+
+# --- The run ------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next(
+                (line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
+                "",
+            )
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "loadavg_before": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
+    workdir = stack.workdir
+    py = sys.executable
+    t = time.monotonic()
+    stack.start_stores()
+    stack.env.update(
+        DJANGO_SETTINGS_MODULE="dash.settings",
+        DASH_DEBUG="false",
+        DASH_LOG_LEVEL="WARNING",
+        DASH_SECRET_KEY="bench-" + "x" * 50,
+        DASH_SIM_SHIP_SECONDS=str(args.ship_seconds),
+        DASH_SIM_DELIVER_SECONDS=str(args.deliver_seconds),
+        PYTHONUNBUFFERED="1",
+    )
+    stack.run("migrate", [py, "manage.py", "migrate", "--noinput"])
+    tokens_file = workdir / "buttons.json"
+    print(
+        stack.run(
+            "setup_data",
+            [py, "-m", "bench.setup_data", "--buttons", str(args.buttons), "--hold-seconds", str(args.hold_seconds),
+             "--seed", str(args.seed), "--out", str(tokens_file)],
+        ).strip()
+    )  # fmt: skip
+    port = free_port()
+    stack.spawn(
+        "gunicorn",
+        [py, "-m", "gunicorn", "dash.wsgi:application", "-k", "sync", "-w", str(args.web_workers),
+         "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "30", "--graceful-timeout", "5",
+         "--log-level", "warning", "--no-control-socket"],
+    )  # fmt: skip
+    asgi_port = None
+    if args.asgi_workers:
+        asgi_port = free_port()
+        stack.spawn(
+            "uvicorn",
+            [py, "-m", "uvicorn", "dash.asgi:application", "--host", "127.0.0.1", "--port", str(asgi_port),
+             "--workers", str(args.asgi_workers), "--no-access-log", "--log-level", "warning"],
+        )  # fmt: skip
+    stack.spawn(
+        "worker",
+        [py, "-m", "celery", "-A", "dash", "worker", "--concurrency", str(args.worker_concurrency), "-l", "WARNING"],
+    )  # fmt: skip
+    stack.spawn(
+        "beat",
+        [py, "-m", "celery", "-A", "dash", "beat", "-s", str(workdir / "beat-schedule"), "-l", "WARNING"],
+    )  # fmt: skip
+    wait_http_ok(f"http://127.0.0.1:{port}/healthz", stack)
+    if asgi_port:
+        wait_http_ok(f"http://127.0.0.1:{asgi_port}/healthz", stack)
+    if not wait_worker_consuming(stack.redis_url, stack):
+        print("warning: the Celery worker did not start consuming within 60 s", flush=True)
+    print(f"stack up in {time.monotonic() - t:.1f}s (logs in {stack.logs})", flush=True)
+    tokens = [b["token"] for b in orjson.loads(tokens_file.read_bytes())]
+    return port, tokens
+
+
+def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
+    roots = {os.getpid(): "loadgen (this process)", stack.redis_pid: "redis"}
+    if pm := stack.postmaster_pid():
+        roots[pm] = "postgres"
+    names = {
+        "gunicorn": "gunicorn (device API)",
+        "uvicorn": "uvicorn (idle)",
+        "worker": "celery worker",
+        "beat": "celery beat",
+    }
+    roots.update({proc.pid: names[name] for name, proc in stack.procs.items()})
+    sampler = CpuSampler(roots)
+    timers = [
+        threading.Timer(args.warmup + 0.05, sampler.mark),
+        threading.Timer(args.warmup + args.duration + 0.05, sampler.mark),
+    ]
+    for timer in timers:
+        timer.daemon = True
+        timer.start()
+    print(
+        f"load: {args.rate:g}/s for {args.warmup:g}s warmup + {args.duration:g}s measured ...",
+        flush=True,
+    )
+    load = loadgen.run(
+        host="127.0.0.1",
+        port=port,
+        tokens=tokens,
+        rate=args.rate,
+        warmup=args.warmup,
+        duration=args.duration,
+        max_connections=args.connections,
+        timeout=args.timeout,
+        replay_share=args.replay_share,
+        seed=args.seed,
+        half_close=args.half_close,
+    )
+    for timer in timers:
+        timer.cancel()
+    try:
+        stack.check_alive()
+    except StackError as exc:  # the figures so far are still worth printing
+        print(f"warning: {exc}", file=sys.stderr)
+    print(
+        f"load done; waiting up to {args.hold_seconds + args.settle:g}s for held orders to be released ...",
+        flush=True,
+    )
+    figures_file = stack.workdir / "figures.json"
+    stack.run(
+        "db_figures",
+        [
+            sys.executable,
+            "-m",
+            "bench.db_figures",
+            "--max-wait",
+            str(args.hold_seconds + args.settle),
+            "--out",
+            str(figures_file),
+        ],
+        timeout=args.hold_seconds + args.settle + 120,
+    )
+    db = orjson.loads(figures_file.read_bytes())
+    return build_report(args, load, db, sampler.report())
+
+
+def build_report(args, load: dict, db: dict, cpu: dict | None) -> dict:
+    expected_ids = set(load.pop("placed_order_ids"))
+    db_ids = set(db.pop("order_ids"))
+    lateness = db.pop("release_lateness_s")
+    orders = {
+        "expected": len(expected_ids),
+        "created": db["orders_created"],
+        "order_placed_answers": load["order_placed_answers"],
+        "order_in_progress_answers": load["order_in_progress_answers"],
+        "answered_placed_but_missing_in_db": len(expected_ids - db_ids),
+        "in_db_but_never_answered_placed": len(db_ids - expected_ids),
+        "by_status": db["orders_by_status"],
+        "customer_products_with_two_in_progress": db["customer_products_with_two_in_progress"],
+    }
+    release = {
+        "count": len(lateness),
+        "p50_s": _round(loadgen.percentile(lateness, 0.50), 3),
+        "p99_s": _round(loadgen.percentile(lateness, 0.99), 3),
+        "max_s": _round(lateness[-1] if lateness else None, 3),
+        "held_overdue_after_wait": db["held_overdue"],
+        "settle_wait_s": db["settle_wait_s"],
+    }
+    acknowledged = sum(v for k, v in load["outcome_counts"].items() if not k.startswith("error:")) - load["replays"]["ok"]
+    lat = load["latency_ms"]
+    checks = {
+        f"accepted events/s >= {TARGETS['accepted_per_s']:g}": load["accepted_per_s"] >= TARGETS["accepted_per_s"],
+        f"latency p99 <= {TARGETS['p99_ms']:g} ms": lat["p99"] is not None and lat["p99"] <= TARGETS["p99_ms"],
+        "zero errors": load["errors"] == 0,
+        "orders created == expected": orders["created"] == orders["expected"] == len(db_ids & expected_ids)
+        and orders["customer_products_with_two_in_progress"] == 0,
+        f"release lateness p99 <= {TARGETS['lateness_p99_s']:g} s": release["p99_s"] is not None
+        and release["p99_s"] <= TARGETS["lateness_p99_s"]
+        and release["held_overdue_after_wait"] == 0,
+    }
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info,
+        "config": {
+            "rate": args.rate,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "buttons": args.buttons,
+            "web_workers": args.web_workers,
+            "asgi_workers": args.asgi_workers,
+            "worker_concurrency": args.worker_concurrency,
+            "hold_seconds": args.hold_seconds,
+            "ship_deliver_s": [args.ship_seconds, args.deliver_seconds],
+            "max_connections": args.connections,
+            "half_close": args.half_close,
+        },
+        "load": load,
+        "events": {
+            "acknowledged_new": acknowledged,
+            "recorded_in_db": db["device_events_recorded"],
+        },
+        "orders": orders,
+        "release_lateness": release,
+        "cpu": _with_cost_per_event(cpu, load["accepted_per_s"]),
+        "checks": checks,
+    }
+
+
+def _with_cost_per_event(cpu: dict | None, per_s: float) -> dict | None:
+    """CPU milliseconds each accepted event cost, per process group: what the hot path costs."""
+    if cpu and per_s > 0:
+        for entry in cpu["by_process"].values():
+            entry["cpu_ms_per_event"] = round(entry["cpu_pct"] / 100 / per_s * 1000, 3)
+    return cpu
+
+
+def _round(value, digits):
+    return None if value is None else round(value, digits)
+
+
+def print_report(r: dict) -> None:
+    m, c, load, o, rel = (
+        r["machine"],
+        r["config"],
+        r["load"],
+        r["orders"],
+        r["release_lateness"],
+    )
+    lat = load["latency_ms"]
+    out = [
+        "",
+        "=== Dash device API benchmark ===",
+        f"machine   {m['nproc']} CPU  {m['cpu_model']}  (load avg before: {' '.join(m['loadavg_before'])})",
+        (
+            f"config    rate {c['rate']:g}/s  measured {c['duration_s']:g}s (+{c['warmup_s']:g}s warmup)  buttons {c['buttons']}  "
+            f"gunicorn sync workers {c['web_workers']}  uvicorn workers {c['asgi_workers']}  celery concurrency {c['worker_concurrency']}  "
+            f"hold {c['hold_seconds']}s"
+        ),
+        (
+            f"requests  scheduled {load['scheduled']}  answered {load['answered']}  replays {load['replays']['sent']} "
+            f"(ok {load['replays']['ok']})  late sends (whole run) {load['late_sends']} (max slip {load['max_send_slip_ms']} ms)  "
+            f"connections peak {load['peak_connections']} / opened {load['connections_opened']}"
+        ),
+        f"accepted  {load['accepted_per_s']:.1f} events/s  ({load['accepted_in_window']} in the measured window)",
+        f"latency   p50 {lat['p50']} ms  p90 {lat['p90']} ms  p99 {lat['p99']} ms  max {lat['max']} ms  (from the scheduled time, n={lat['count']})",
+        f"status    {_fmt(load['status_counts'])}",
+        f"outcomes  {_fmt(load['outcome_counts'])}",
+        f"errors    {load['errors']}  {_fmt(load['error_kinds'])}",
+        f"events    acknowledged (new) {r['events']['acknowledged_new']}  recorded in DB {r['events']['recorded_in_db']}",
+        (
+            f"orders    expected {o['expected']}  created {o['created']}  (order_placed answers {o['order_placed_answers']}, "
+            f"order_in_progress answers {o['order_in_progress_answers']}, placed-but-missing {o['answered_placed_but_missing_in_db']}, "
+            f"in-DB-but-unseen {o['in_db_but_never_answered_placed']}, two in progress {o['customer_products_with_two_in_progress']})"
+        ),
+        f"          by status: {_fmt(o['by_status'])}",
+        (
+            f"release   lateness after hold expiry p50 {rel['p50_s']} s  p99 {rel['p99_s']} s  max {rel['max_s']} s  "
+            f"(n={rel['count']}, still held and overdue after wait {rel['held_overdue_after_wait']}, waited {rel['settle_wait_s']} s)"
+        ),
+        f"loadgen   cpu {load['loadgen_cpu_s']} s over {load['loadgen_wall_s']} s",
+    ]
+    if r["cpu"]:
+        cpu = r["cpu"]
+        out.append(
+            f"cpu       measured window, % of one core (the machine has {cpu['capacity_pct']}%): busy {cpu['machine_busy_pct']}%, "
+            f"of which processes outside this benchmark {cpu['other_processes_pct']}%"
+        )
+        for role, v in sorted(cpu["by_process"].items(), key=lambda kv: -kv[1]["cpu_pct"]):
+            cost = f"  {v['cpu_ms_per_event']:.3f} ms/event" if "cpu_ms_per_event" in v else ""
+            out.append(f"          {role:<24} {v['cpu_pct']:6.1f}%  ({v['processes']} processes){cost}")
+        if cpu["other_processes_pct"] > 10:
+            out.append(
+                f"warning   other processes used {cpu['other_processes_pct']}% of a core during the window: "
+                "the machine was not quiet, so these figures understate the stack"
+            )
+    out.append("")
+    out += [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in r["checks"].items()]
+    print("\n".join(out), flush=True)
+
+
+def _fmt(counts: dict) -> str:
+    return "  ".join(f"{k}={v}" for k, v in counts.items()) or "-"
+
+
+machine_info: dict = {}
+
+
+def main() -> int:
+    global machine_info
+    parser = argparse.ArgumentParser(prog="python -m bench.device_api", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=800, help="events per second offered (open model)")
+    parser.add_argument("--duration", type=float, default=60, help="measured seconds, after the warmup")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5,
+        help="seconds of load before the measured window",
+    )
+    parser.add_argument("--buttons", type=int, default=3000)
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=4,
+        help="gunicorn sync workers serving the device API",
+    )
+    parser.add_argument(
+        "--asgi-workers",
+        type=int,
+        default=1,
+        help="uvicorn workers (idle here); 0 = don't start",
+    )
+    parser.add_argument("--worker-concurrency", type=int, default=1, help="Celery worker processes")
+    parser.add_argument("--hold-seconds", type=int, default=5, help="the buttons' hold window")
+    parser.add_argument("--ship-seconds", type=int, default=5, help="DASH_SIM_SHIP_SECONDS")
+    parser.add_argument("--deliver-seconds", type=int, default=5, help="DASH_SIM_DELIVER_SECONDS")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=30,
+        help="seconds past the last hold to wait for releases",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=128,
+        help="cap on in-flight requests (open connections)",
+    )
+    parser.add_argument("--timeout", type=float, default=10, help="per-request timeout, seconds")
+    parser.add_argument(
+        "--replay-share",
+        type=float,
+        default=0.01,
+        help="share of requests that replay an earlier event",
+    )
+    parser.add_argument(
+        "--half-close",
+        action="store_true",
+        help="client shuts its write side after each request",
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="var/bench-device-api.json",
+        metavar="PATH",
+        help="also write the figures as JSON",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary folder (logs, database files)",
+    )
+    args = parser.parse_args()
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    machine_info = machine()
+    workdir = Path(tempfile.mkdtemp(prefix="dash-bench-"))
+    stack = Stack(workdir)
+    try:
+        try:
+            port, tokens = start_stack(args, stack)
+        except (
+            StackError,
+            subprocess.SubprocessError,
+            OSError,
+            RuntimeError,
+            TimeoutError,
+        ) as exc:
+            print(f"bench: the stack did not start: {exc}", file=sys.stderr)
+            return 2
+        report = measure(args, stack, port, tokens)
+        print_report(report)
+        if args.json:
+            path = ROOT / args.json
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+            print(f"\nJSON written to {path}")
+        return 0
+    except StackError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        stack.stop()
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
