@@ -206,9 +206,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # A line per beat tick and per task would bury the order lifecycle lines.
-        "celery.beat": {"level": "WARNING"},
-        "celery.app.trace": {"level": "WARNING"},
-        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.beat": {"level": env("DASH_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.app.trace": {"level": env("DASH_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.worker.strategy": {"level": env("DASH_TASK_LOG_LEVEL", default="WARNING")},
     },
 }
 

@@ -43,13 +43,3 @@ def orders_stalled_in_releasing(*, older_than: timedelta) -> list[int]:
     cutoff = timezone.now() - older_than
     return list(Order.objects.filter(status=OrderStatus.RELEASING, updated_at__lt=cutoff).values_list("pk", flat=True)[:500])
 
-
-def orders_due_for_simulated_progress(*, ship_after: timedelta, deliver_after: timedelta) -> tuple[list, list]:
-    """Public ids of orders the simulated shop should now ship, and deliver."""
-    now = timezone.now()
-    to_ship = Order.objects.filter(status=OrderStatus.SUBMITTED, submitted_at__lte=now - ship_after)
-    to_deliver = Order.objects.filter(status=OrderStatus.SHIPPED, shipped_at__lte=now - deliver_after)
-    return (
-        list(to_ship.values_list("public_id", flat=True)[:500]),
-        list(to_deliver.values_list("public_id", flat=True)[:500]),
-    )

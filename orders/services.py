@@ -9,12 +9,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from orders.broadcast import broadcast_on_commit
 from orders.errors import OrderStateError
 from orders.models import IN_PROGRESS, Order, OrderEvent, OrderSource, OrderStatus
-from orders.selectors import order_summary
+from orders.selectors import iso, order_summary
 from partners.models import Product
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class PlaceResult:
 
 def order_for_update(order_id: int) -> Order:
     """Lock the order row for the rest of the caller's transaction."""
-    return Order.objects.select_for_update().select_related("product").get(pk=order_id)
+    return Order.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
 
 
 def _record(order: Order, *, from_status: str, actor: str, reason: str, at: datetime) -> None:
@@ -94,7 +95,22 @@ def order_place(
             now=now,
         )
         if order_id is not None:
-            order = Order.objects.select_related("product").get(pk=order_id)
+            # Built from what was inserted: reading it back would cost a query per new order.
+            order = Order(
+                pk=order_id,
+                public_id=public_id,
+                customer_id=customer_id,
+                product=product,
+                quantity=quantity,
+                unit_price=product.price,
+                status=OrderStatus.HELD,
+                source=source,
+                device_serial=device_serial,
+                hold_until=hold_until,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
             _record(order, from_status="", actor=actor, reason=reason or f"placed from {source}", at=now)
             if hold == 0:
                 _nudge_release_on_commit(order.pk)
@@ -168,30 +184,61 @@ def order_release(*, order_id: int, actor: str, reason: str = "hold ended") -> O
 
 
 def orders_release_due(*, batch: int | None = None, now: datetime | None = None) -> int:
-    """Release held orders whose hold has ended; concurrent sweeps skip each other's rows."""
+    """Release held orders whose hold has ended, in batches; concurrent sweeps skip each
+    other's rows (SKIP LOCKED), so every order is released by exactly one of them."""
     batch = batch or settings.DASH_RELEASE_BATCH
     released = 0
     while True:
-        with transaction.atomic():
-            due = list(
-                Order.objects.select_for_update(skip_locked=True)
-                .select_related("product")
-                .filter(status=OrderStatus.HELD, hold_until__lte=now or timezone.now())
-                .order_by("hold_until")[:batch]
-            )
-            for order in due:
-                order.released_at = timezone.now()
-                _transition(order, to=OrderStatus.RELEASING, actor="system", reason="hold ended", fields=("released_at",))
-                _submit_on_commit(order.pk)
-        released += len(due)
-        if len(due) < batch:
+        due = Order.objects.filter(status=OrderStatus.HELD, hold_until__lte=now or timezone.now()).order_by("hold_until")
+        ids = _transition_many(
+            due, batch=batch, to=OrderStatus.RELEASING, actor="system", reason="hold ended", stamp="released_at", on_each=_submit_on_commit
+        )
+        released += len(ids)
+        if len(ids) < batch:
             return released
+
+
+def _transition_many(candidates, *, batch: int, to: str, actor: str, reason: str, stamp: str | None = None, on_each=None) -> list[int]:
+    """Move up to `batch` of `candidates` to `to` in one transaction: lock (SKIP LOCKED), one
+    UPDATE, one bulk INSERT of timeline entries, a broadcast per order after commit. The
+    candidates' filter must pin the from-state: it is re-checked under the lock."""
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            candidates.select_for_update(skip_locked=True, of=("self",)).values(
+                "pk", "public_id", "customer_id", "status", "version", "quantity", "hold_until", "product__sku", "product__name"
+            )[:batch]
+        )
+        if not rows:
+            return []
+        ids = [row["pk"] for row in rows]
+        updates = {"status": to, "version": F("version") + 1, "updated_at": now}
+        if stamp:
+            updates[stamp] = now
+        Order.objects.filter(pk__in=ids).update(**updates)
+        OrderEvent.objects.bulk_create(
+            [OrderEvent(order_id=row["pk"], at=now, actor=actor, from_status=row["status"], to_status=to, reason=reason) for row in rows]
+        )
+        for row in rows:
+            summary = {
+                "id": str(row["public_id"]),
+                "status": to,
+                "product": {"sku": row["product__sku"], "name": row["product__name"]},
+                "quantity": row["quantity"],
+                "hold_until": iso(row["hold_until"]),
+                "version": row["version"] + 1,
+            }
+            broadcast_on_commit(row["customer_id"], {"type": "order.update", "order": summary})
+            log.info("order_transition order=%s from=%s to=%s actor=%s", row["public_id"], row["status"], to, actor)
+            if on_each is not None:
+                on_each(row["pk"])
+    return ids
 
 
 @transaction.atomic
 def order_approve(*, customer_id: int, public_id) -> Order:
     """The customer releases a held order now (or confirms one that needs confirmation)."""
-    order = Order.objects.select_for_update().select_related("product").get(customer_id=customer_id, public_id=public_id)
+    order = Order.objects.select_for_update(of=("self",)).select_related("product").get(customer_id=customer_id, public_id=public_id)
     if order.status == OrderStatus.NEEDS_CONFIRMATION:
         order.hold_until = timezone.now()
         return _transition(order, to=OrderStatus.HELD, actor="customer", reason="confirmed", fields=("hold_until",))
@@ -293,3 +340,21 @@ def order_apply_commerce_status(*, public_id, status: str, reason: str = "") -> 
         fields = ("delivered_at", "shipped_at")
     return _transition(order, to=status, actor="commerce", reason=reason or f"shop reports {status}", fields=fields)
 
+
+
+def orders_advance_simulated(*, ship_after: timedelta, deliver_after: timedelta, batch: int = 200) -> tuple[int, int]:
+    """The simulated shop: ship what was submitted `ship_after` ago, deliver what shipped
+    `deliver_after` ago. Returns (shipped, delivered)."""
+    now = timezone.now()
+    to_ship = Order.objects.filter(status=OrderStatus.SUBMITTED, submitted_at__lte=now - ship_after)
+    to_deliver = Order.objects.filter(status=OrderStatus.SHIPPED, shipped_at__lte=now - deliver_after)
+    counts = []
+    for candidates, to, stamp in ((to_ship, OrderStatus.SHIPPED, "shipped_at"), (to_deliver, OrderStatus.DELIVERED, "delivered_at")):
+        total = 0
+        while True:
+            ids = _transition_many(candidates, batch=batch, to=to, actor="commerce", reason=f"simulated shop {to}", stamp=stamp)
+            total += len(ids)
+            if len(ids) < batch:
+                break
+        counts.append(total)
+    return counts[0], counts[1]

@@ -8,7 +8,6 @@ from django.conf import settings
 
 from orders import selectors, services
 from orders.errors import OrderStateError
-from orders.models import OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +51,7 @@ def advance_simulated_commerce() -> None:
     """Beat: the simulated shop ships and delivers its orders after the configured delays."""
     if settings.DASH_COMMERCE_BACKEND != "simulated":
         return
-    to_ship, to_deliver = selectors.orders_due_for_simulated_progress(
+    services.orders_advance_simulated(
         ship_after=timedelta(seconds=settings.DASH_SIM_SHIP_SECONDS),
         deliver_after=timedelta(seconds=settings.DASH_SIM_DELIVER_SECONDS),
     )
-    for public_id in to_ship:
-        services.order_apply_commerce_status(public_id=public_id, status=OrderStatus.SHIPPED, reason="simulated shop shipped")
-    for public_id in to_deliver:
-        services.order_apply_commerce_status(public_id=public_id, status=OrderStatus.DELIVERED, reason="simulated shop delivered")

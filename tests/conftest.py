@@ -310,6 +310,8 @@ def celery_worker_process(settings, tmp_path):
             "DASH_COMMERCE_MAX_ATTEMPTS": str(settings.DASH_COMMERCE_MAX_ATTEMPTS),
             "DASH_COMMERCE_BACKOFF_SECONDS": str(settings.DASH_COMMERCE_BACKOFF_SECONDS),
             "DASH_RELEASE_BATCH": str(settings.DASH_RELEASE_BATCH),
+            # the tests follow task execution through the worker's per-task log lines
+            "DASH_TASK_LOG_LEVEL": "INFO",
             **extra_env,
         }
         worker = CeleryWorker(name, env, tmp_path / f"celery-{name}.log")
