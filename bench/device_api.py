@@ -297,7 +297,7 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
     port = free_port()
     stack.spawn(
         "gunicorn",
-        [py, "-m", "gunicorn", "dash.wsgi:application", "-k", "sync", "-w", str(args.web_workers),
+        [py, "-m", "gunicorn", "dash.wsgi:device_application", "-k", "sync", "-w", str(args.web_workers),
          "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "30", "--graceful-timeout", "5",
          "--log-level", "warning", "--no-control-socket"],
     )  # fmt: skip
@@ -311,7 +311,11 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
         )  # fmt: skip
     stack.spawn(
         "worker",
-        [py, "-m", "celery", "-A", "dash", "worker", "--concurrency", str(args.worker_concurrency), "-l", "WARNING"],
+        [py, "-m", "celery", "-A", "dash", "worker", "-Q", "celery", "-n", "submit@%h", "--concurrency", str(args.worker_concurrency), "-l", "WARNING"],
+    )  # fmt: skip
+    stack.spawn(
+        "sweeper",
+        [py, "-m", "celery", "-A", "dash", "worker", "-Q", "sweeps", "-n", "sweeps@%h", "--pool", "solo", "-l", "WARNING"],
     )  # fmt: skip
     stack.spawn(
         "beat",
@@ -334,7 +338,8 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
     names = {
         "gunicorn": "gunicorn (device API)",
         "uvicorn": "uvicorn (idle)",
-        "worker": "celery worker",
+        "worker": "celery worker (submit)",
+        "sweeper": "celery worker (sweeps)",
         "beat": "celery beat",
     }
     roots.update({proc.pid: names[name] for name, proc in stack.procs.items()})

@@ -114,6 +114,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING applies in the work
 CELERY_TASK_ALWAYS_EAGER = env.bool("DASH_CELERY_EAGER", default=False)
 # Sweeps are idempotent and frequent: a sweep that waited in the queue past `expires` is dropped
 # rather than piling up while a worker is down.
+# The beat sweeps have a queue of their own, so a backlog of submissions never delays a
+# release: run one worker with `-Q sweeps` and others on the default queue (`make run` runs
+# one worker on both).
+CELERY_TASK_ROUTES = {
+    "orders.tasks.release_due_orders": {"queue": "sweeps"},
+    "orders.tasks.advance_simulated_commerce": {"queue": "sweeps"},
+    "orders.tasks.resubmit_stalled_orders": {"queue": "sweeps"},
+    "devices.tasks.prune_device_events": {"queue": "sweeps"},
+}
 CELERY_BEAT_SCHEDULE = {
     "release-due-orders": {"task": "orders.tasks.release_due_orders", "schedule": 1.0, "options": {"expires": 10}},
     "advance-simulated-commerce": {"task": "orders.tasks.advance_simulated_commerce", "schedule": 2.0, "options": {"expires": 10}},

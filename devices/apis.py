@@ -82,6 +82,7 @@ class DeviceEventAnswerSerializer(serializers.Serializer):
 
 def _json(status_code: int, body: bytes, headers: dict | None = None) -> HttpResponse:
     response = HttpResponse(body, status=status_code, content_type="application/json")
+    response["Content-Length"] = str(len(body))  # the device pool runs without CommonMiddleware
     for key, value in (headers or {}).items():
         response[key] = value
     return response

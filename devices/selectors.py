@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import QuerySet
 
+from dash.hotpath import hot_cursor
 from devices.models import Device, DeviceEvent
 from orders.models import IN_PROGRESS
 
@@ -81,7 +81,7 @@ class IntakeContext:
 
 def intake_context(*, token_hash: str, event_id: str) -> IntakeContext | None:
     """None when the token is unknown or revoked."""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_CONTEXT_SQL, [event_id, token_hash])
         row = cursor.fetchone()
     if row is None:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from dash.hotpath import hot_cursor
 from devices import credentials
 from devices.intake import DeviceEventInput, IntakeError, answer_body, parse_event
 from devices.models import Device, DeviceEvent, DeviceKind
@@ -303,6 +304,15 @@ def _in_progress(ctx, event, now, summary: dict, order_id: int) -> IntakeAnswer:
     return _record(ctx, event, now, 200, "order_in_progress", detail, summary, order_id)
 
 
+def _json_param(value: dict):
+    """JSON for a jsonb column (PostgreSQL, typed when prepared) or a text column (SQLite)."""
+    if connection.vendor == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(value, dumps=lambda v: orjson.dumps(v).decode())
+    return orjson.dumps(value).decode()
+
+
 _INSERT_EVENT_SQL = """
 INSERT INTO devices_deviceevent
     (device_id, event_id, type, payload, body_hash, outcome, status_code, response_body, order_id, occurred_at, received_at)
@@ -316,14 +326,14 @@ def _record(ctx, event, now, status: int, outcome: str, detail: str, order: dict
     """Write the event and its answer; raises _DuplicateEvent if a concurrent twin got there first."""
     body = answer_body(event_id=event.event_id, outcome=outcome, detail=detail, order=order)
     ops = connection.ops
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             _INSERT_EVENT_SQL,
             [
                 ctx.device_id,
                 event.event_id,
                 event.type,
-                orjson.dumps(event.payload).decode(),
+                _json_param(event.payload),
                 event.body_hash,
                 outcome,
                 status,

@@ -171,6 +171,13 @@ def _submit_on_commit(order_id: int) -> None:
     transaction.on_commit(lambda: tasks.submit_order.delay(order_id))
 
 
+def _submit_batch_on_commit(order_ids: list[int]) -> None:
+    """One task for a released batch: a message per order costs more than the submission."""
+    from orders import tasks
+
+    transaction.on_commit(lambda: tasks.submit_orders.delay(order_ids))
+
+
 @transaction.atomic
 def order_release(*, order_id: int, actor: str, reason: str = "hold ended") -> Order:
     """held -> releasing, then submission is queued. Releasing an order twice is refused."""
@@ -190,15 +197,15 @@ def orders_release_due(*, batch: int | None = None, now: datetime | None = None)
     released = 0
     while True:
         due = Order.objects.filter(status=OrderStatus.HELD, hold_until__lte=now or timezone.now()).order_by("hold_until")
-        ids = _transition_many(
-            due, batch=batch, to=OrderStatus.RELEASING, actor="system", reason="hold ended", stamp="released_at", on_each=_submit_on_commit
-        )
+        ids = _transition_many(due, batch=batch, to=OrderStatus.RELEASING, actor="system", reason="hold ended", stamp="released_at")
+        if ids:
+            _submit_batch_on_commit(ids)
         released += len(ids)
         if len(ids) < batch:
             return released
 
 
-def _transition_many(candidates, *, batch: int, to: str, actor: str, reason: str, stamp: str | None = None, on_each=None) -> list[int]:
+def _transition_many(candidates, *, batch: int, to: str, actor: str, reason: str, stamp: str | None = None) -> list[int]:
     """Move up to `batch` of `candidates` to `to` in one transaction: lock (SKIP LOCKED), one
     UPDATE, one bulk INSERT of timeline entries, a broadcast per order after commit. The
     candidates' filter must pin the from-state: it is re-checked under the lock."""
@@ -230,8 +237,6 @@ def _transition_many(candidates, *, batch: int, to: str, actor: str, reason: str
             }
             broadcast_on_commit(row["customer_id"], {"type": "order.update", "order": summary})
             log.info("order_transition order=%s from=%s to=%s actor=%s", row["public_id"], row["status"], to, actor)
-            if on_each is not None:
-                on_each(row["pk"])
     return ids
 
 

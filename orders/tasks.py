@@ -35,6 +35,15 @@ def submit_order(self, order_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def submit_orders(order_ids: list[int]) -> None:
+    """Submit a released batch; an order that needs a retry continues as its own task."""
+    for order_id in order_ids:
+        result = services.order_submit(order_id=order_id)
+        if result.retry_in is not None:
+            submit_order.apply_async((order_id,), countdown=result.retry_in)
+
+
+@shared_task(ignore_result=True)
 def resubmit_stalled_orders() -> int:
     """Beat: re-queue releasing orders whose submit task was lost (worker killed, broker flushed)."""
     longest_backoff = settings.DASH_COMMERCE_BACKOFF_SECONDS * 2 ** max(settings.DASH_COMMERCE_MAX_ATTEMPTS - 1, 0)
