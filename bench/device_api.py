@@ -1,11 +1,12 @@
 """`make bench`: the device API under an open-model load on the production-like stack.
 
 Starts, in a temporary folder: PostgreSQL (durable: fsync and synchronous_commit on), Redis,
-gunicorn sync workers serving the device API, uvicorn (the ASGI app for pages and websockets,
-idle here), a Celery worker and Celery beat. Creates a catalog, customers and claimed buttons,
-drives `POST /api/v1/device/events` at a fixed arrival rate from this process
-(bench.loadgen), waits for held orders to be released, reads the database, prints the figures
-and stops everything.
+the device API pool (`dash.wsgi:device_application` under granian's WSGI workers, or gunicorn
+with --web-server gunicorn), uvicorn (the ASGI app for pages and websockets, idle here), a
+Celery worker for submissions, one for the beat sweeps, and Celery beat. Creates a catalog,
+customers and claimed buttons, primes the order pipeline with a gentler first phase, drives
+`POST /api/v1/device/events` at a fixed arrival rate from this process (bench.loadgen), waits
+for held orders to be released, reads the database, prints the figures and stops everything.
 
     python -m bench.device_api --rate 800 --duration 60 --buttons 3000 --web-workers 4
     make bench BENCH_ARGS="--rate 200 --duration 10 --buttons 500"
@@ -295,12 +296,15 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
         ).strip()
     )  # fmt: skip
     port = free_port()
-    stack.spawn(
-        "gunicorn",
-        [py, "-m", "gunicorn", "dash.wsgi:device_application", "-k", "sync", "-w", str(args.web_workers),
-         "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "30", "--graceful-timeout", "5",
-         "--log-level", "warning", "--no-control-socket"],
-    )  # fmt: skip
+    if args.web_server == "granian":
+        web_cmd = [py, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", str(args.web_workers), "--blocking-threads", str(args.web_threads),
+                   "--backlog", "2048", "--log-level", "warning", "--no-ws", "dash.wsgi:device_application"]  # fmt: skip
+    else:
+        web_cmd = [py, "-m", "gunicorn", "dash.wsgi:device_application", "-k", args.web_class, "--threads", str(args.web_threads),
+                   "-w", str(args.web_workers), "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "30",
+                   "--graceful-timeout", "5", "--log-level", "warning", "--no-control-socket"]  # fmt: skip
+    stack.spawn("gunicorn", web_cmd)
     asgi_port = None
     if args.asgi_workers:
         asgi_port = free_port()
@@ -332,11 +336,23 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
 
 
 def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
+    primed_ids: set[str] = set()
+    if args.prime_seconds > 0:
+        # Every customer's first press places an order; starting from an empty database, that is
+        # a burst of thousands of orders in the first seconds that no real day has. A gentler
+        # first phase brings the order pipeline to its steady state before the measured load.
+        print(f"prime: {args.prime_rate:g}/s for {args.prime_seconds:g}s (not measured) ...", flush=True)
+        prime = loadgen.run(
+            host="127.0.0.1", port=port, tokens=tokens, rate=args.prime_rate, warmup=0, duration=args.prime_seconds,
+            max_connections=args.connections, timeout=args.timeout, replay_share=0, seed=args.seed + 1,
+        )  # fmt: skip
+        primed_ids = set(prime["placed_order_ids"])
+        print(f"prime: {len(primed_ids)} orders placed, {prime['errors']} errors", flush=True)
     roots = {os.getpid(): "loadgen (this process)", stack.redis_pid: "redis"}
     if pm := stack.postmaster_pid():
         roots[pm] = "postgres"
     names = {
-        "gunicorn": "gunicorn (device API)",
+        "gunicorn": "web (device API)",
         "uvicorn": "uvicorn (idle)",
         "worker": "celery worker (submit)",
         "sweeper": "celery worker (sweeps)",
@@ -370,6 +386,8 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
     )
     for timer in timers:
         timer.cancel()
+    load["placed_order_ids"] = sorted(set(load["placed_order_ids"]) | primed_ids)
+    load["primed_orders"] = len(primed_ids)
     try:
         stack.check_alive()
     except StackError as exc:  # the figures so far are still worth printing
@@ -439,6 +457,7 @@ def build_report(args, load: dict, db: dict, cpu: dict | None) -> dict:
             "warmup_s": args.warmup,
             "buttons": args.buttons,
             "web_workers": args.web_workers,
+            "web_server": args.web_server,
             "asgi_workers": args.asgi_workers,
             "worker_concurrency": args.worker_concurrency,
             "hold_seconds": args.hold_seconds,
@@ -485,7 +504,7 @@ def print_report(r: dict) -> None:
         f"machine   {m['nproc']} CPU  {m['cpu_model']}  (load avg before: {' '.join(m['loadavg_before'])})",
         (
             f"config    rate {c['rate']:g}/s  measured {c['duration_s']:g}s (+{c['warmup_s']:g}s warmup)  buttons {c['buttons']}  "
-            f"gunicorn sync workers {c['web_workers']}  uvicorn workers {c['asgi_workers']}  celery concurrency {c['worker_concurrency']}  "
+            f"device API {c['web_server']} x{c['web_workers']}  uvicorn workers {c['asgi_workers']}  celery concurrency {c['worker_concurrency']}  "
             f"hold {c['hold_seconds']}s"
         ),
         (
@@ -545,7 +564,7 @@ def main() -> int:
     parser.add_argument(
         "--warmup",
         type=float,
-        default=5,
+        default=10,
         help="seconds of load before the measured window",
     )
     parser.add_argument("--buttons", type=int, default=3000)
@@ -561,10 +580,15 @@ def main() -> int:
         default=1,
         help="uvicorn workers (idle here); 0 = don't start",
     )
+    parser.add_argument("--prime-seconds", type=float, default=20, help="a first, unmeasured phase (0 = none)")
+    parser.add_argument("--prime-rate", type=float, default=200, help="events/s in the first phase")
+    parser.add_argument("--web-server", choices=["gunicorn", "granian"], default="granian", help="the device API's WSGI server")
+    parser.add_argument("--web-class", default="sync", help="gunicorn worker class for the device API (sync or gthread)")
+    parser.add_argument("--web-threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--worker-concurrency", type=int, default=1, help="Celery worker processes")
-    parser.add_argument("--hold-seconds", type=int, default=5, help="the buttons' hold window")
-    parser.add_argument("--ship-seconds", type=int, default=5, help="DASH_SIM_SHIP_SECONDS")
-    parser.add_argument("--deliver-seconds", type=int, default=5, help="DASH_SIM_DELIVER_SECONDS")
+    parser.add_argument("--hold-seconds", type=int, default=10, help="the buttons' hold window")
+    parser.add_argument("--ship-seconds", type=int, default=20, help="DASH_SIM_SHIP_SECONDS")
+    parser.add_argument("--deliver-seconds", type=int, default=20, help="DASH_SIM_DELIVER_SECONDS")
     parser.add_argument(
         "--settle",
         type=float,

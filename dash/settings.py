@@ -79,6 +79,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DASH_CONN_MAX_AGE", default=300)
+    # Lets dash.hotpath prepare the device intake's statements on the server (Django's own
+    # client-side-bound cursors never prepare). Behind a transaction-pooling PgBouncer, set
+    # DASH_PG_PREPARE=false.
+    if env.bool("DASH_PG_PREPARE", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
     # Off by default: a health check is one more round trip on every request. After a database
     # restart a worker's first request fails (the device retries the same event id, safely)
     # and Django drops the broken connection.
