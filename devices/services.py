@@ -23,6 +23,7 @@ from partners.models import Partner, Product
 log = logging.getLogger(__name__)
 
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+_TOUCH_DEVICE_SQL = "UPDATE devices_device SET last_seen_at = %s WHERE id = %s"
 
 
 class DeviceError(Exception):
@@ -240,7 +241,8 @@ def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> 
         stored = stored_answer(device_id=ctx.device_id, event_id=event.event_id)
         return _replay(stored, event)
     if ctx.last_seen_at is None or now - ctx.last_seen_at > LAST_SEEN_RESOLUTION:
-        Device.objects.filter(pk=ctx.device_id).update(last_seen_at=now)
+        with hot_cursor() as cursor:
+            cursor.execute(_TOUCH_DEVICE_SQL, [connection.ops.adapt_datetimefield_value(now), ctx.device_id])
     return answer
 
 

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from dash.hotpath import hot_cursor
 from orders.broadcast import broadcast_on_commit
 from orders.errors import OrderStateError
 from orders.models import IN_PROGRESS, Order, OrderEvent, OrderSource, OrderStatus
@@ -34,10 +35,19 @@ def order_for_update(order_id: int) -> Order:
     return Order.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
 
 
+_INSERT_ORDER_EVENT_SQL = """
+INSERT INTO orders_orderevent (order_id, at, actor, from_status, to_status, reason) VALUES (%s, %s, %s, %s, %s, %s)
+"""
+
+
 def _record(order: Order, *, from_status: str, actor: str, reason: str, at: datetime) -> None:
-    OrderEvent.objects.create(
-        order=order, at=at, actor=actor, from_status=from_status, to_status=order.status, reason=reason[:300]
-    )
+    """Append the timeline entry (a prepared statement: every new order writes one) and
+    broadcast the order after commit."""
+    with hot_cursor() as cursor:
+        cursor.execute(
+            _INSERT_ORDER_EVENT_SQL,
+            [order.pk, connection.ops.adapt_datetimefield_value(at), actor[:120], from_status, order.status, reason[:300]],
+        )
     broadcast_on_commit(order.customer_id, {"type": "order.update", "order": order_summary(order)})
 
 
@@ -139,7 +149,7 @@ def _insert_order(*, public_id, customer_id, product_id, quantity, unit_price, s
         RETURNING id
     """
     ts = ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             sql,
             [
