@@ -120,21 +120,29 @@ class DeviceEventCreateApi(APIView):
     def dispatch(self, request, *args, **kwargs):
         if request.method != "POST":
             return _json(405, IntakeError(405, "method_not_allowed", "Use POST.").body(), {"Allow": "POST"})
-        try:
-            answer = services.device_event_ingest(
-                token=device_token(request), raw=request.body, content_type=request.META.get("CONTENT_TYPE", "")
-            )
-        except IntakeError as exc:
-            headers = dict(exc.headers)
-            if exc.status == 401:
-                headers["WWW-Authenticate"] = "Device"
-            return _json(exc.status, exc.body(), headers)
-        except Exception:
-            # Devices parse JSON, never a debug page. Nothing was acknowledged, so the device
-            # retries the same event id and gets one effect.
-            log.exception("device_event_failed")
-            return _json(500, IntakeError(500, "internal_error", "Something went wrong; retry with the same event_id.").body())
+        answer = intake_answer(
+            authorization=request.META.get("HTTP_AUTHORIZATION", ""), raw=request.body, content_type=request.META.get("CONTENT_TYPE", "")
+        )
         return _json(answer.status, answer.body, answer.headers)
+
+
+def intake_answer(*, authorization: str, raw: bytes, content_type: str) -> services.IntakeAnswer:
+    """The answer to one device event, errors included: shared by the view above and the
+    device pool's direct route (dash.wsgi)."""
+    token = authorization[len(DEVICE_AUTH_PREFIX) :].strip() or None if authorization.startswith(DEVICE_AUTH_PREFIX) else None
+    try:
+        return services.device_event_ingest(token=token, raw=raw, content_type=content_type)
+    except IntakeError as exc:
+        headers = dict(exc.headers)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Device"
+        return services.IntakeAnswer(status=exc.status, body=exc.body(), headers=headers)
+    except Exception:
+        # Devices parse JSON, never a debug page. Nothing was acknowledged, so the device
+        # retries the same event id and gets one effect.
+        log.exception("device_event_failed")
+        body = IntakeError(500, "internal_error", "Something went wrong; retry with the same event_id.").body()
+        return services.IntakeAnswer(status=500, body=body)
 
 
 class DeviceEventDetailApi(APIView):

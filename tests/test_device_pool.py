@@ -27,7 +27,8 @@ def _call(path: str, *, token: str | None = None, body: bytes = b"", method: str
     started = {}
     chunks = device_application(environ, lambda status, headers: started.update(status=status, headers=dict(headers)))
     content = b"".join(chunks)
-    chunks.close()
+    if hasattr(chunks, "close"):  # WSGI: close() when the iterable has one
+        chunks.close()
     return int(started["status"].split()[0]), started["headers"], content
 
 
@@ -52,3 +53,33 @@ def test_the_device_pool_answers_health_checks():
     status, _, content = _call("/healthz", method="GET")
     assert status == 200, content
     assert orjson.loads(content)["checks"] == {"database": "ok", "redis": "ok"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_direct_route_and_the_django_view_give_the_same_answer(button, client):
+    # given an event answered by the device pool's direct route
+    body = orjson.dumps({"event_id": "evt-same", "type": "press"})
+    status, _, content = _call("/api/v1/device/events", token=button.token, body=body)
+    # when the device retries it through the full site's view
+    replay = client.post("/api/v1/device/events", body, content_type="application/json", HTTP_AUTHORIZATION=f"Device {button.token}")
+    # then it is the same answer, byte for byte
+    assert (replay.status_code, replay.content) == (status, content)
+    assert replay["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("body", "token", "status", "code"),
+    [
+        (b"{", "valid", 400, "malformed"),
+        (b'{"event_id": "e1", "type": "press"}', None, 401, "unauthorized"),
+        (b'{"event_id": "e1", "type": "press"}', "dt_unknown", 401, "unauthorized"),
+        (b"x" * 5000, "valid", 413, "payload_too_large"),
+    ],
+)
+def test_the_direct_route_refuses_bad_requests_with_the_error_shape(button, body, token, status, code):
+    answer_status, headers, content = _call("/api/v1/device/events", token=button.token if token == "valid" else token, body=body)
+    assert answer_status == status
+    assert orjson.loads(content)["error"]["code"] == code
+    if status == 401:
+        assert headers["WWW-Authenticate"] == "Device"
