@@ -328,6 +328,11 @@ def summarize(result: LoadResult, *, warmup: float, duration: float) -> dict:
         1 for r in answered if warmup <= r.done < end and 200 <= r.status < 300 and r.outcome in ACCEPTED_OUTCOMES and not r.error
     )
     latencies = sorted((r.done - r.scheduled) * 1000 for r in answered if warmup <= r.scheduled < end)
+    by_second: dict[int, list[float]] = {}
+    for r in answered:
+        if warmup <= r.scheduled < end:
+            by_second.setdefault(int(r.scheduled - warmup), []).append((r.done - r.scheduled) * 1000)
+    second_p99 = {sec: percentile(sorted(v), 0.99) for sec, v in sorted(by_second.items())}
     new = [r for r in answered if not r.replay]
     placed = [r for r in new if r.outcome == "order_placed" and not r.error]
     replays = [r for r in records if r.replay]
@@ -353,6 +358,8 @@ def summarize(result: LoadResult, *, warmup: float, duration: float) -> dict:
             "p99": ms(percentile(latencies, 0.99)),
             "max": ms(latencies[-1] if latencies else None),
         },
+        # Where the slow answers are: the seconds of the measured window whose p99 passed 100 ms.
+        "seconds_over_100ms": {str(sec): round(v) for sec, v in second_p99.items() if v is not None and v > 100},
         "replays": {
             "sent": len(replays),
             "ok": sum(1 for r in replays if r.done >= 0 and not r.error),
