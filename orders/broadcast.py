@@ -1,6 +1,6 @@
 """The one place that sends to a customer's channel group (`customer.<id>`, see consumers).
 
-Sends run on one long-lived event loop per process, fire-and-forget, after the commit:
+Sends run on one long-lived event loop per process, queued and fire-and-forget, after the commit:
 `async_to_sync` would start a thread, a loop and a Redis connection for every message
 (about 3 ms of CPU each, measured by `make bench`). Group sends are at-most-once anyway; every
 order carries a `version` and the page refetches when it sees a gap."""
@@ -26,33 +26,51 @@ def customer_group(customer_id: int) -> str:
     return f"customer.{customer_id}"
 
 
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_pid: int | None = None
-_loop_lock = threading.Lock()
+class _Sender:
+    """One event loop thread per process that sends queued messages one after another: a
+    sweep that moves two hundred orders must not open two hundred Redis connections at once
+    (channels_redis refuses past its pool size, and those messages would be lost)."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        threading.Thread(target=self._run, name="dash-broadcast", daemon=True).start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            customer_id, message = await self.queue.get()
+            try:
+                await layer.group_send(customer_group(customer_id), message)
+            except Exception as exc:  # noqa: BLE001 - at-most-once: log and go on
+                log.warning("broadcast_failed customer=%s error=%r", customer_id, exc)
+
+    def put(self, customer_id: int, message: OrderUpdateMessage) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (customer_id, message))
 
 
-def _background_loop() -> asyncio.AbstractEventLoop:
-    """This process's sending loop; a forked child (gunicorn, Celery) starts its own."""
-    global _loop, _loop_pid
-    with _loop_lock:
-        if _loop is None or _loop_pid != os.getpid():
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="dash-broadcast", daemon=True).start()
-            _loop, _loop_pid = loop, os.getpid()
-        return _loop
+_sender: _Sender | None = None
+_sender_lock = threading.Lock()
 
 
-def _report(future) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("broadcast_failed error=%r", future.exception())
+def _process_sender() -> _Sender:
+    """This process's sender; a forked child (gunicorn, Celery) starts its own."""
+    global _sender
+    with _sender_lock:
+        if _sender is None or _sender.pid != os.getpid():
+            _sender = _Sender()
+        return _sender
 
 
 def send_to_customer(customer_id: int, message: OrderUpdateMessage) -> None:
-    layer = get_channel_layer()
-    if layer is None:
+    if get_channel_layer() is None:
         return
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(customer_group(customer_id), message), _background_loop())
-    future.add_done_callback(_report)
+    _process_sender().put(customer_id, message)
 
 
 def broadcast_on_commit(customer_id: int, message: OrderUpdateMessage) -> None:
