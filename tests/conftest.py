@@ -25,6 +25,10 @@ def pytest_configure(config):
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         raise pytest.UsageError("The suite runs on PostgreSQL: use `make test` (it starts one), or set DATABASE_URL.")
+    from django.conf import settings
+
+    # WhiteNoise serves STATIC_ROOT (filled by collectstatic in `make run`) and warns when it is missing.
+    settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(autouse=True, scope="session")
