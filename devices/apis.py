@@ -21,11 +21,15 @@ log = logging.getLogger(__name__)
 DEVICE_AUTH_PREFIX = "Device "
 
 
-def device_token(request) -> str | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header.startswith(DEVICE_AUTH_PREFIX):
-        return header[len(DEVICE_AUTH_PREFIX) :].strip() or None
+def token_from_header(authorization: str) -> str | None:
+    """The token of `Authorization: Device <token>`, or None."""
+    if authorization.startswith(DEVICE_AUTH_PREFIX):
+        return authorization[len(DEVICE_AUTH_PREFIX) :].strip() or None
     return None
+
+
+def device_token(request) -> str | None:
+    return token_from_header(request.META.get("HTTP_AUTHORIZATION", ""))
 
 
 class DeviceTokenAuthentication(authentication.BaseAuthentication):
@@ -129,9 +133,8 @@ class DeviceEventCreateApi(APIView):
 def intake_answer(*, authorization: str, raw: bytes, content_type: str) -> services.IntakeAnswer:
     """The answer to one device event, errors included: shared by the view above and the
     device pool's direct route (dash.wsgi)."""
-    token = authorization[len(DEVICE_AUTH_PREFIX) :].strip() or None if authorization.startswith(DEVICE_AUTH_PREFIX) else None
     try:
-        return services.device_event_ingest(token=token, raw=raw, content_type=content_type)
+        return services.device_event_ingest(token=token_from_header(authorization), raw=raw, content_type=content_type)
     except IntakeError as exc:
         headers = dict(exc.headers)
         if exc.status == 401:
