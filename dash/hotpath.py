@@ -14,7 +14,8 @@ from django.db import connection
 def hot_cursor():
     """A cursor whose `execute(sql, params)` prepares the statement on PostgreSQL.
 
-    It runs on Django's own connection, so it takes part in the current transaction."""
+    It runs on Django's own connection, so it takes part in the current transaction; it skips
+    Django's cursor wrapper, so these statements are not in `connection.queries` (DEBUG)."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             yield cursor

@@ -116,7 +116,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING applies in the worker too
-CELERY_TASK_ALWAYS_EAGER = env.bool("DASH_CELERY_EAGER", default=False)
 # Sweeps are idempotent and frequent: a sweep that waited in the queue past `expires` is dropped
 # rather than piling up while a worker is down.
 # The beat sweeps have a queue of their own, so a backlog of submissions never delays a
@@ -145,7 +144,6 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_USER_MODEL_USERNAME_FIELD = "username"
 HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_ONLY = False
 LOGIN_REDIRECT_URL = "/"
@@ -188,7 +186,6 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "dash.api_errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Dash API",

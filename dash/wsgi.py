@@ -20,7 +20,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dash.settings")
 application = get_wsgi_application()
 
 from devices.apis import intake_answer  # after get_wsgi_application(): needs the apps loaded
-from devices.intake import MAX_JSON_BYTES, IntakeError
+from devices.intake import MAX_JSON_BYTES, payload_too_large
 
 DEVICE_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
 DEVICE_URLCONF = "dash.urls_device"
@@ -52,8 +52,7 @@ class DeviceAPIHandler(WSGIHandler):
         except ValueError:
             length = 0
         if length > MAX_JSON_BYTES:
-            answer = IntakeError(413, "payload_too_large", f"A JSON event is at most {MAX_JSON_BYTES} bytes.")
-            status, headers, body = 413, {}, answer.body()
+            status, headers, body = 413, {}, payload_too_large().body()
         else:
             raw = environ["wsgi.input"].read(length if length else MAX_JSON_BYTES + 1)
             answer = intake_answer(

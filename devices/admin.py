@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from devices import credentials, services
+from devices import services
 from devices.models import Device, DeviceEvent
 
 
@@ -52,11 +52,15 @@ class DeviceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        creds = credentials.new_credentials(obj.kind)
-        obj.serial, obj.claim_code, obj.token_hash = creds.serial, creds.claim_code, creds.token_hash
-        super().save_model(request, obj, form, change)
+        # Provisioning is the service's: the form's unsaved device becomes the one it created.
+        provisioned = services.device_provision(kind=obj.kind, partner=obj.provisioned_for)
+        for field in Device._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(provisioned.device, field.attname))
+        obj._state.adding = False
         self.message_user(
-            request, f"Provisioned {obj.serial}. Claim code {obj.claim_code}. Token {creds.token} — copy it now, it is not shown again.", messages.WARNING
+            request,
+            f"Provisioned {obj.serial}. Claim code {obj.claim_code}. Token {provisioned.token} — copy it now, it is not shown again.",
+            messages.WARNING,
         )
 
 

@@ -36,9 +36,13 @@ class DeviceEventInput:
     body_hash: str = ""
 
 
+def payload_too_large() -> IntakeError:
+    return IntakeError(413, "payload_too_large", f"A JSON event is at most {MAX_JSON_BYTES} bytes.")
+
+
 def parse_event(raw: bytes, content_type: str) -> DeviceEventInput:
     if len(raw) > MAX_JSON_BYTES:
-        raise IntakeError(413, "payload_too_large", f"A JSON event is at most {MAX_JSON_BYTES} bytes.")
+        raise payload_too_large()
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise IntakeError(415, "unsupported_media_type", "Send the event as application/json.")

@@ -11,9 +11,7 @@ from django.db.models import QuerySet
 
 from dash.hotpath import hot_cursor
 from devices.models import Device, DeviceEvent
-from orders.models import IN_PROGRESS
-
-_IN_PROGRESS_SQL = ", ".join(f"'{s.value}'" for s in IN_PROGRESS)
+from orders.models import IN_PROGRESS_SQL
 
 _CONTEXT_COLUMNS = """
 SELECT d.id, d.serial, d.kind, d.customer_id, d.paused, d.quantity, d.hold_seconds, d.last_seen_at,
@@ -31,14 +29,14 @@ _CONTEXT_SQL_POSTGRESQL = _CONTEXT_COLUMNS + f"""
                       WHERE device_id = d.id AND event_id = %s LIMIT 1) e ON true
   LEFT JOIN LATERAL (SELECT id, public_id, status, quantity, hold_until, version FROM orders_order
                       WHERE customer_id = d.customer_id AND product_id = d.product_id
-                        AND status IN ({_IN_PROGRESS_SQL}) LIMIT 1) o ON true
+                        AND status IN ({IN_PROGRESS_SQL}) LIMIT 1) o ON true
  WHERE d.token_hash = %s AND d.token_revoked_at IS NULL
 """
 # SQLite (the embedded mode) has no LATERAL and plans every statement afresh.
 _CONTEXT_SQL_OTHER = _CONTEXT_COLUMNS + f"""
   LEFT JOIN devices_deviceevent e ON e.device_id = d.id AND e.event_id = %s
   LEFT JOIN orders_order o ON o.customer_id = d.customer_id AND o.product_id = d.product_id
-                          AND o.status IN ({_IN_PROGRESS_SQL})
+                          AND o.status IN ({IN_PROGRESS_SQL})
  WHERE d.token_hash = %s AND d.token_revoked_at IS NULL
 """
 

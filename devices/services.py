@@ -16,7 +16,7 @@ from devices.models import Device, DeviceEvent, DeviceKind
 from devices.selectors import IntakeContext, OrderRef, StoredAnswer, device_for_token, intake_context, stored_answer
 from devices.throttle import device_throttle_check
 from orders.models import OrderSource
-from orders.selectors import iso, order_summary
+from orders.selectors import iso, order_summary, summary_of
 from orders.services import order_place
 from partners.models import Partner, Product
 
@@ -46,10 +46,11 @@ class Provisioned:
     token: str  # shown once; only its hash is stored
 
 
-def device_provision(*, kind: str, partner: Partner | None = None) -> Provisioned:
+def device_provision(*, kind: str, partner: Partner | None = None, creds: credentials.Credentials | None = None) -> Provisioned:
+    """A new, unclaimed device. `creds` are generated unless given (the demo derives its own)."""
     if kind not in DeviceKind.values:
         raise DeviceError("bad_kind", f"kind must be one of {', '.join(DeviceKind.values)}")
-    creds = credentials.new_credentials(kind)
+    creds = creds or credentials.new_credentials(kind)
     device = Device.objects.create(
         serial=creds.serial, kind=kind, token_hash=creds.token_hash, claim_code=creds.claim_code, provisioned_for=partner
     )
@@ -171,10 +172,11 @@ def device_revoke_token(*, device_id: int, actor: str) -> Device:
 
 
 @transaction.atomic
-def device_issue_token(*, device_id: int, actor: str) -> Provisioned:
-    """A new token for a device (after a revocation); the old one stops working at once."""
+def device_issue_token(*, device_id: int, actor: str, token: str | None = None) -> Provisioned:
+    """A new token for a device (after a revocation); the old one stops working at once.
+    The token is generated unless given (the demo derives its own)."""
     device = Device.objects.select_for_update().get(pk=device_id)
-    token = credentials.new_token()
+    token = token or credentials.new_token()
     device.token_hash = credentials.hash_token(token)
     device.token_revoked_at = None
     device.save(update_fields=["token_hash", "token_revoked_at"])
@@ -253,14 +255,15 @@ def _replay(stored: StoredAnswer, event: DeviceEventInput) -> IntakeAnswer:
 
 
 def _ref_summary(ref: OrderRef, ctx: IntakeContext) -> dict:
-    return {
-        "id": str(ref.public_id),
-        "status": ref.status,
-        "product": {"sku": ctx.product.sku, "name": ctx.product.name},
-        "quantity": ref.quantity,
-        "hold_until": iso(ref.hold_until),
-        "version": ref.version,
-    }
+    return summary_of(
+        public_id=ref.public_id,
+        status=ref.status,
+        sku=ctx.product.sku,
+        name=ctx.product.name,
+        quantity=ref.quantity,
+        hold_until=ref.hold_until,
+        version=ref.version,
+    )
 
 
 def _decide_and_record(ctx: IntakeContext, event: DeviceEventInput, now: datetime) -> IntakeAnswer:

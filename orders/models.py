@@ -27,6 +27,10 @@ IN_PROGRESS = (
 )
 
 
+# The same states as an SQL list, for the raw statements of the intake's hot path.
+IN_PROGRESS_SQL = ", ".join(f"'{s.value}'" for s in IN_PROGRESS)
+
+
 class OrderSource(models.TextChoices):
     BUTTON = "button", "Button"
     SCAN = "scan", "Scan"

@@ -13,16 +13,29 @@ def iso(dt) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def order_summary(order: Order) -> dict:
-    """The order as devices and live pages see it (the device API contract's `order`)."""
+def summary_of(*, public_id, status: str, sku: str, name: str, quantity: int, hold_until, version: int) -> dict:
+    """The order as devices and live pages see it (the device API contract's `order`), from
+    its columns: the intake and the sweeps have those without a model instance."""
     return {
-        "id": str(order.public_id),
-        "status": order.status,
-        "product": {"sku": order.product.sku, "name": order.product.name},
-        "quantity": order.quantity,
-        "hold_until": iso(order.hold_until),
-        "version": order.version,
+        "id": str(public_id),
+        "status": status,
+        "product": {"sku": sku, "name": name},
+        "quantity": quantity,
+        "hold_until": iso(hold_until),
+        "version": version,
     }
+
+
+def order_summary(order: Order) -> dict:
+    return summary_of(
+        public_id=order.public_id,
+        status=order.status,
+        sku=order.product.sku,
+        name=order.product.name,
+        quantity=order.quantity,
+        hold_until=order.hold_until,
+        version=order.version,
+    )
 
 
 def orders_for_customer(*, customer_id: int) -> QuerySet[Order]:

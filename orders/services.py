@@ -15,13 +15,11 @@ from django.utils import timezone
 from dash.hotpath import hot_cursor
 from orders.broadcast import broadcast_on_commit
 from orders.errors import OrderStateError
-from orders.models import IN_PROGRESS, Order, OrderEvent, OrderSource, OrderStatus
-from orders.selectors import iso, order_summary
+from orders.models import IN_PROGRESS, IN_PROGRESS_SQL, Order, OrderEvent, OrderSource, OrderStatus
+from orders.selectors import order_summary, summary_of
 from partners.models import Product
 
 log = logging.getLogger(__name__)
-
-_IN_PROGRESS_SQL = ", ".join(f"'{s.value}'" for s in IN_PROGRESS)
 
 
 @dataclass(frozen=True)
@@ -145,7 +143,7 @@ def _insert_order(*, public_id, customer_id, product_id, quantity, unit_price, s
             (public_id, customer_id, product_id, quantity, unit_price, status, source, device_serial,
              hold_until, version, submit_attempts, commerce_ref, last_error, created_at, updated_at)
         VALUES (%s, %s, %s, %s, %s, 'held', %s, %s, %s, 1, 0, '', '', %s, %s)
-        ON CONFLICT (customer_id, product_id) WHERE status IN ({_IN_PROGRESS_SQL}) DO NOTHING
+        ON CONFLICT (customer_id, product_id) WHERE status IN ({IN_PROGRESS_SQL}) DO NOTHING
         RETURNING id
     """
     ts = ops.adapt_datetimefield_value(now)
@@ -237,14 +235,15 @@ def _transition_many(candidates, *, batch: int, to: str, actor: str, reason: str
             [OrderEvent(order_id=row["pk"], at=now, actor=actor, from_status=row["status"], to_status=to, reason=reason) for row in rows]
         )
         for row in rows:
-            summary = {
-                "id": str(row["public_id"]),
-                "status": to,
-                "product": {"sku": row["product__sku"], "name": row["product__name"]},
-                "quantity": row["quantity"],
-                "hold_until": iso(row["hold_until"]),
-                "version": row["version"] + 1,
-            }
+            summary = summary_of(
+                public_id=row["public_id"],
+                status=to,
+                sku=row["product__sku"],
+                name=row["product__name"],
+                quantity=row["quantity"],
+                hold_until=row["hold_until"],
+                version=row["version"] + 1,
+            )
             broadcast_on_commit(row["customer_id"], {"type": "order.update", "order": summary})
             log.info("order_transition order=%s from=%s to=%s actor=%s", row["public_id"], row["status"], to, actor)
     return ids

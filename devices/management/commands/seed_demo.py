@@ -25,7 +25,7 @@ from django.db import transaction
 
 from devices import credentials
 from devices.models import Device, DeviceKind
-from devices.services import DeviceError, device_claim, device_set_paused, device_update
+from devices.services import DeviceError, device_claim, device_issue_token, device_provision, device_set_paused, device_update
 from partners.demo_catalog import DEMO_CATALOG
 from partners.models import PartnerMembership
 from partners.selectors import catalog_size, partner_by_slug
@@ -143,22 +143,16 @@ def _email_ensure(*, user, email: str) -> None:
 def _button_ensure(spec: DemoButton, *, customer) -> dict:
     token = demo_token(spec.serial)
     token_hash = credentials.hash_token(token)
-    device, _ = Device.objects.get_or_create(
-        serial=spec.serial,
-        defaults={
-            "kind": DeviceKind.BUTTON,
-            "token_hash": token_hash,
-            "claim_code": demo_claim_code(spec.serial),
-        },
-    )
+    device = Device.objects.filter(serial=spec.serial).first()
+    if device is None:
+        creds = credentials.Credentials(serial=spec.serial, claim_code=demo_claim_code(spec.serial), token=token)
+        device = device_provision(kind=DeviceKind.BUTTON, creds=creds).device
     if device.kind != DeviceKind.BUTTON:
         raise CommandError(
             f"{spec.serial} exists but is a {device.kind}, not a button; delete it and run again."
         )
     if device.token_hash != token_hash or device.token_revoked_at is not None:
-        Device.objects.filter(pk=device.pk).update(
-            token_hash=token_hash, token_revoked_at=None
-        )
+        device = device_issue_token(device_id=device.pk, actor="seed_demo", token=token).device
 
     if spec.product_sku is not None:
         if device.customer_id is None:
