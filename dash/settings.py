@@ -168,6 +168,8 @@ if _email_url:
 else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 DEFAULT_FROM_EMAIL = env("DASH_FROM_EMAIL", default="Dash <orders@dash.local>")
+# Links in e-mails point here.
+DASH_SITE_URL = env("DASH_SITE_URL", default=f"http://127.0.0.1:{env('PORT', default='8000')}")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

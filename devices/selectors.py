@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -17,9 +18,11 @@ _CONTEXT_COLUMNS = """
 SELECT d.id, d.serial, d.kind, d.customer_id, d.paused, d.quantity, d.hold_seconds, d.last_seen_at,
        p.id, p.sku, p.name, p.price, p.max_quantity, p.active,
        e.status_code, e.response_body, e.body_hash,
-       o.id, o.public_id, o.status, o.quantity, o.hold_until, o.version
+       o.id, o.public_id, o.status, o.quantity, o.hold_until, o.version,
+       cs.default_hold_seconds
   FROM devices_device d
   LEFT JOIN partners_product p ON p.id = d.product_id
+  LEFT JOIN orders_customersettings cs ON cs.customer_id = d.customer_id
 """
 # PostgreSQL: the statement is prepared once and then runs with a generic plan; LATERAL ...
 # LIMIT 1 pins that plan to the two unique index lookups whatever the tables' sizes (a plain
@@ -39,6 +42,12 @@ _CONTEXT_SQL_OTHER = _CONTEXT_COLUMNS + f"""
                           AND o.status IN ({IN_PROGRESS_SQL})
  WHERE d.token_hash = %s AND d.token_revoked_at IS NULL
 """
+
+
+def _hold_seconds(*, device: int | None, customer: int | None) -> int:
+    if device is not None:
+        return device
+    return settings.DASH_HOLD_SECONDS if customer is None else customer
 
 
 def _dt(value) -> datetime | None:
@@ -85,7 +94,7 @@ class IntakeContext:
     customer_id: int | None
     paused: bool
     quantity: int
-    hold_seconds: int | None
+    hold_seconds: int  # resolved: the device's own window, else the customer's, else the site's
     last_seen_at: datetime | None
     product: IntakeProduct | None
     stored: StoredAnswer | None
@@ -119,7 +128,7 @@ def intake_context(*, token_hash: str, event_id: str) -> IntakeContext | None:
         customer_id=row[3],
         paused=bool(row[4]),
         quantity=row[5],
-        hold_seconds=row[6],
+        hold_seconds=_hold_seconds(device=row[6], customer=row[23]),
         last_seen_at=_dt(row[7]),
         product=product,
         stored=stored,

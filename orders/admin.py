@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from orders import services
 from orders.errors import OrderStateError
-from orders.models import Order, OrderEvent
+from orders.models import CustomerSettings, Order, OrderEvent
 
 
 class OrderEventInline(admin.TabularInline):
@@ -64,3 +64,11 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(CustomerSettings)
+class CustomerSettingsAdmin(admin.ModelAdmin):
+    list_display = ("customer", "default_hold_seconds", "email_notices", "time_zone", "updated_at")
+    search_fields = ("customer__email",)
+    list_filter = ("email_notices",)
+    raw_id_fields = ("customer",)

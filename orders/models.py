@@ -99,3 +99,22 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '-'} -> {self.to_status} by {self.actor}"
+
+
+class CustomerSettings(models.Model):
+    """A customer's preferences. A customer without a row has the defaults: see
+    `orders.selectors.customer_settings`."""
+
+    customer = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="dash_settings")
+    # None: the site's default (DASH_HOLD_SECONDS). A device's own hold window overrides both.
+    default_hold_seconds = models.PositiveIntegerField(null=True, blank=True)
+    email_notices = models.BooleanField(default=True)
+    # An IANA zone name, for the customer's own clock (pages, e-mails, weekday x hour analytics).
+    time_zone = models.CharField(max_length=64, default="UTC")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "customer settings"
+
+    def __str__(self) -> str:
+        return f"settings of customer {self.customer_id}"

@@ -1,9 +1,10 @@
 from datetime import UTC, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from orders.models import IN_PROGRESS, Order, OrderStatus
+from orders.models import IN_PROGRESS, CustomerSettings, Order, OrderStatus
 
 
 def iso(dt) -> str | None:
@@ -56,3 +57,15 @@ def orders_stalled_in_releasing(*, older_than: timedelta) -> list[int]:
     cutoff = timezone.now() - older_than
     return list(Order.objects.filter(status=OrderStatus.RELEASING, updated_at__lt=cutoff).values_list("pk", flat=True)[:500])
 
+
+
+def customer_settings(*, customer_id: int) -> CustomerSettings:
+    """The customer's preferences; the defaults (unsaved) when they never changed any."""
+    found = CustomerSettings.objects.filter(customer_id=customer_id).first()
+    return found or CustomerSettings(customer_id=customer_id)
+
+
+def customer_hold_seconds(*, customer_id: int) -> int:
+    """The customer's default hold window: their own setting, else the site's."""
+    value = CustomerSettings.objects.filter(customer_id=customer_id).values_list("default_hold_seconds", flat=True).first()
+    return settings.DASH_HOLD_SECONDS if value is None else value

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -14,9 +15,9 @@ from django.utils import timezone
 
 from dash.hotpath import hot_cursor
 from orders.broadcast import broadcast_on_commit
-from orders.errors import OrderStateError
-from orders.models import IN_PROGRESS, IN_PROGRESS_SQL, Order, OrderEvent, OrderSource, OrderStatus
-from orders.selectors import order_summary, summary_of
+from orders.errors import OrderStateError, SettingsError
+from orders.models import IN_PROGRESS, IN_PROGRESS_SQL, CustomerSettings, Order, OrderEvent, OrderSource, OrderStatus
+from orders.selectors import customer_hold_seconds, order_summary, summary_of
 from partners.models import Product
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,9 @@ def _transition(order: Order, *, to: str, actor: str, reason: str = "", fields: 
     return order
 
 
-def _hold_seconds(hold_seconds: int | None) -> int:
-    return settings.DASH_HOLD_SECONDS if hold_seconds is None else hold_seconds
+def _hold_seconds(*, customer_id: int, hold_seconds: int | None) -> int:
+    """An explicit window (a device's own, or one the caller resolved) wins; else the customer's default."""
+    return customer_hold_seconds(customer_id=customer_id) if hold_seconds is None else hold_seconds
 
 
 def order_place(
@@ -87,7 +89,7 @@ def order_place(
         raise ValueError(f"unknown source {source!r}")
     quantity = max(1, min(quantity, product.max_quantity))
     now = now or timezone.now()
-    hold = _hold_seconds(hold_seconds)
+    hold = _hold_seconds(customer_id=customer_id, hold_seconds=hold_seconds)
     hold_until = now + timedelta(seconds=hold)
     public_id = uuid.uuid4()
     for _ in range(3):
@@ -372,3 +374,30 @@ def orders_advance_simulated(*, ship_after: timedelta, deliver_after: timedelta,
                 break
         counts.append(total)
     return counts[0], counts[1]
+
+
+_MAX_HOLD_SECONDS = 7 * 24 * 3600
+
+
+def customer_settings_update(
+    *, customer_id: int, default_hold_seconds: int | None | type(...) = ..., email_notices: bool | None = None, time_zone: str | None = None
+) -> CustomerSettings:
+    """Change a customer's preferences; arguments left out keep their value.
+    `default_hold_seconds=None` returns to the site's default; 0 releases at once."""
+    errors: dict[str, list[str]] = {}
+    if default_hold_seconds is not ... and default_hold_seconds is not None and not 0 <= default_hold_seconds <= _MAX_HOLD_SECONDS:
+        errors["default_hold_seconds"] = [f"Between 0 and {_MAX_HOLD_SECONDS} seconds (7 days)."]
+    if time_zone is not None and time_zone not in available_timezones():
+        errors["time_zone"] = ["An IANA time zone name, e.g. Europe/Berlin."]
+    if errors:
+        raise SettingsError("invalid_settings", "Some settings are not valid.", fields=errors)
+    with transaction.atomic():
+        row, _ = CustomerSettings.objects.select_for_update().get_or_create(customer_id=customer_id)
+        if default_hold_seconds is not ...:
+            row.default_hold_seconds = default_hold_seconds
+        if email_notices is not None:
+            row.email_notices = email_notices
+        if time_zone is not None:
+            row.time_zone = time_zone
+        row.save()
+    return row

@@ -64,3 +64,11 @@ def advance_simulated_commerce() -> None:
         ship_after=timedelta(seconds=settings.DASH_SIM_SHIP_SECONDS),
         deliver_after=timedelta(seconds=settings.DASH_SIM_DELIVER_SECONDS),
     )
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_notice(*, customer_id: int, kind: str, subject: str, lines: list[str], link: str = "", link_label: str = "") -> None:
+    """One e-mail notice; a mail server that is down is retried with backoff."""
+    from orders.notices import notice_send
+
+    notice_send(customer_id=customer_id, kind=kind, subject=subject, lines=lines, link=link, link_label=link_label)
