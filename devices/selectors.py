@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 
 from dash.hotpath import hot_cursor
 from devices.models import Device, DeviceEvent
+from devices.throttle import ThrottleWindow
 from orders.models import IN_PROGRESS_SQL
 
 _CONTEXT_COLUMNS = """
@@ -19,7 +20,8 @@ SELECT d.id, d.serial, d.kind, d.customer_id, d.paused, d.quantity, d.hold_secon
        p.id, p.sku, p.name, p.price, p.max_quantity, p.active,
        e.status_code, e.response_body, e.body_hash,
        o.id, o.public_id, o.status, o.quantity, o.hold_until, o.version,
-       cs.default_hold_seconds
+       cs.default_hold_seconds,
+       {window}
   FROM devices_device d
   LEFT JOIN partners_product p ON p.id = d.product_id
   LEFT JOIN orders_customersettings cs ON cs.customer_id = d.customer_id
@@ -27,16 +29,26 @@ SELECT d.id, d.serial, d.kind, d.customer_id, d.paused, d.quantity, d.hold_secon
 # PostgreSQL: the statement is prepared once and then runs with a generic plan; LATERAL ...
 # LIMIT 1 pins that plan to the two unique index lookups whatever the tables' sizes (a plain
 # join let the generic plan drift to scans as the event log grew: 1.7 ms a call, measured).
-_CONTEXT_SQL_POSTGRESQL = _CONTEXT_COLUMNS + f"""
+_CONTEXT_SQL_POSTGRESQL = _CONTEXT_COLUMNS.format(window="w.n, w.oldest") + f"""
   LEFT JOIN LATERAL (SELECT status_code, response_body, body_hash FROM devices_deviceevent
                       WHERE device_id = d.id AND event_id = %s LIMIT 1) e ON true
   LEFT JOIN LATERAL (SELECT id, public_id, status, quantity, hold_until, version FROM orders_order
                       WHERE customer_id = d.customer_id AND product_id = d.product_id
                         AND status IN ({IN_PROGRESS_SQL}) LIMIT 1) o ON true
+  LEFT JOIN LATERAL (SELECT count(*) AS n, min(received_at) AS oldest
+                       FROM (SELECT received_at FROM devices_deviceevent
+                              WHERE device_id = d.id AND received_at > %s
+                              ORDER BY received_at DESC LIMIT %s) latest) w ON true
  WHERE d.token_hash = %s AND d.token_revoked_at IS NULL
 """
 # SQLite (the embedded mode) has no LATERAL and plans every statement afresh.
-_CONTEXT_SQL_OTHER = _CONTEXT_COLUMNS + f"""
+_WINDOW_SQLITE = """
+       (SELECT count(*) FROM (SELECT 1 FROM devices_deviceevent
+                               WHERE device_id = d.id AND received_at > %s LIMIT %s)),
+       (SELECT min(received_at) FROM (SELECT received_at FROM devices_deviceevent
+                                       WHERE device_id = d.id AND received_at > %s
+                                       ORDER BY received_at DESC LIMIT %s))"""
+_CONTEXT_SQL_OTHER = _CONTEXT_COLUMNS.format(window=_WINDOW_SQLITE) + f"""
   LEFT JOIN devices_deviceevent e ON e.device_id = d.id AND e.event_id = %s
   LEFT JOIN orders_order o ON o.customer_id = d.customer_id AND o.product_id = d.product_id
                           AND o.status IN ({IN_PROGRESS_SQL})
@@ -99,13 +111,20 @@ class IntakeContext:
     product: IntakeProduct | None
     stored: StoredAnswer | None
     order_in_progress: OrderRef | None
+    # The throttle's window: how many of the device's latest events fall in it, and the oldest.
+    recent_events: int
+    oldest_recent_event: datetime | None
 
 
-def intake_context(*, token_hash: str, event_id: str) -> IntakeContext | None:
+def intake_context(*, token_hash: str, event_id: str, window: ThrottleWindow) -> IntakeContext | None:
     """None when the token is unknown or revoked."""
-    sql = _CONTEXT_SQL_POSTGRESQL if connection.vendor == "postgresql" else _CONTEXT_SQL_OTHER
+    since = connection.ops.adapt_datetimefield_value(window.since)
+    if connection.vendor == "postgresql":
+        sql, params = _CONTEXT_SQL_POSTGRESQL, [event_id, since, window.limit, token_hash]
+    else:
+        sql, params = _CONTEXT_SQL_OTHER, [since, window.limit, since, window.limit, event_id, token_hash]
     with hot_cursor() as cursor:
-        cursor.execute(sql, [event_id, token_hash])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -133,6 +152,8 @@ def intake_context(*, token_hash: str, event_id: str) -> IntakeContext | None:
         product=product,
         stored=stored,
         order_in_progress=order,
+        recent_events=row[24] or 0,
+        oldest_recent_event=_dt(row[25]),
     )
 
 

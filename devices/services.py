@@ -14,7 +14,7 @@ from devices import credentials
 from devices.intake import DeviceEventInput, IntakeError, answer_body, parse_event
 from devices.models import Device, DeviceEvent, DeviceKind
 from devices.selectors import IntakeContext, OrderRef, StoredAnswer, device_for_token, intake_context, stored_answer
-from devices.throttle import device_throttle_check
+from devices.throttle import throttle_retry_after, throttle_window
 from orders.models import OrderSource
 from orders.selectors import iso, order_summary, summary_of
 from orders.services import order_place
@@ -220,23 +220,24 @@ def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> 
     if not token:
         raise IntakeError(401, "unauthorized", "Send 'Authorization: Device <token>'.")
     token_hash = credentials.hash_token(token)
-    decision = device_throttle_check(token_hash[:32])
-    if not decision.allowed:
-        raise IntakeError(
-            429, "throttled", f"Too many events from this device; try again in {decision.retry_after} s.", headers={"Retry-After": str(decision.retry_after)}
-        )
     try:
         event = parse_event(raw, content_type)
     except IntakeError:
         if device_for_token(token_hash=token_hash) is None:
             raise IntakeError(401, "unauthorized", "Unknown or revoked device token.") from None
         raise
-    ctx = intake_context(token_hash=token_hash, event_id=event.event_id)
+    now = timezone.now()
+    window = throttle_window(now=now)
+    ctx = intake_context(token_hash=token_hash, event_id=event.event_id, window=window)
     if ctx is None:
         raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
     if ctx.stored is not None:
-        return _replay(ctx.stored, event)
-    now = timezone.now()
+        return _replay(ctx.stored, event)  # a retry costs nothing new, so it is never throttled
+    retry_after = throttle_retry_after(window=window, recent=ctx.recent_events, oldest=ctx.oldest_recent_event, now=now)
+    if retry_after is not None:
+        raise IntakeError(
+            429, "throttled", f"Too many events from this device; try again in {retry_after} s.", headers={"Retry-After": str(retry_after)}
+        )
     try:
         answer = _decide_and_record(ctx, event, now)
     except _DuplicateEvent:
@@ -358,11 +359,22 @@ def _record(ctx, event, now, status: int, outcome: str, detail: str, order: dict
 
 
 def device_events_prune(*, now: datetime | None = None, batch: int = 5000) -> int:
-    """Delete events older than the retention window, in batches to keep locks short."""
+    """Delete events older than the retention window, oldest first, in batches to keep locks short.
+
+    The log is append-only, so the oldest events have the lowest ids: each batch reads the
+    next rows by primary key (no index on received_at to maintain on every insert). An event
+    whose id is low but whose time is not yet old (its transaction committed late) stops the
+    batch and waits for the next run."""
     cutoff = (now or timezone.now()) - timedelta(hours=settings.DASH_EVENT_RETENTION_HOURS)
     deleted = 0
     while True:
-        ids = list(DeviceEvent.objects.filter(received_at__lt=cutoff).values_list("pk", flat=True)[:batch])
-        if not ids:
+        rows = list(DeviceEvent.objects.order_by("pk").values_list("pk", "received_at")[:batch])
+        old = []
+        for pk, received_at in rows:
+            if received_at >= cutoff:
+                break
+            old.append(pk)
+        if old:
+            deleted += DeviceEvent.objects.filter(pk__in=old).delete()[0]
+        if len(old) < batch:
             return deleted
-        deleted += DeviceEvent.objects.filter(pk__in=ids).delete()[0]

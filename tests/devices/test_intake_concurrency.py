@@ -80,3 +80,27 @@ def test_a_burst_from_two_customers_makes_one_order_each(live_server, customer, 
         answered = {a.json()["order"]["id"] for (device, _), a in zip(sends, answers, strict=True) if device.customer_id == c.pk}
         assert answered == {str(order.public_id)}
     assert DeviceEvent.objects.count() == 40
+
+
+def test_a_flood_from_one_device_is_cut_at_the_burst_give_or_take_the_requests_in_flight(live_server, settings, button):
+    # given: a burst of 10; 60 presses sent at once by 60 threads, in waves the server runs concurrently
+    settings.DASH_DEVICE_BURST = 10
+    settings.DASH_DEVICE_RATE_PER_MINUTE = 6
+    sends = [(button, {"event_id": f"flood-{n}", "type": "press"}) for n in range(60)]
+    # when
+    answers = _fire_together(live_server, sends)
+    # then: every request has a clean answer; what passed is the burst plus at most one per
+    # request that was in flight at the same moment; everything recorded was answered, and back
+    assert [a.status_code for a in answers if a.status_code >= 500] == []
+    passed = [a for a in answers if a.status_code != 429]
+    assert 10 <= len(passed) < 60, len(passed)
+    assert all(a.headers["Retry-After"].isdigit() for a in answers if a.status_code == 429)
+    assert DeviceEvent.objects.count() == len(passed)
+    assert Order.objects.count() == 1
+    # and once the flood is over, the device is held to the burst exactly
+    assert requests.post(
+        f"{live_server.url}/api/v1/device/events",
+        data=orjson.dumps({"event_id": "after", "type": "press"}),
+        headers={"Authorization": f"Device {button.token}", "Content-Type": "application/json"},
+        timeout=30,
+    ).status_code == 429

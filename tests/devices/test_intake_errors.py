@@ -1,7 +1,10 @@
 """Refused intake requests: the error shape, the status, and that nothing was written."""
 
+from datetime import timedelta
+
 import orjson
 import pytest
+from django.utils import timezone
 
 from devices.models import DeviceEvent
 from devices.services import device_revoke_token
@@ -212,6 +215,44 @@ def test_presses_past_the_burst_are_429_with_retry_after(settings, button, press
     assert retry_after.isdigit() and int(retry_after) >= 1
     assert _counts() == counts
     assert not DeviceEvent.objects.filter(event_id="evt-5").exists()
+
+
+@pytest.mark.django_db
+def test_a_throttled_device_may_send_again_when_its_oldest_event_leaves_the_window(settings, button, press):
+    # given: five events in a 50 s window (5 per 6/min), the oldest 45 s ago
+    settings.DASH_DEVICE_BURST = 5
+    settings.DASH_DEVICE_RATE_PER_MINUTE = 6
+    for i in range(5):
+        press(button, f"evt-{i}")
+    DeviceEvent.objects.filter(event_id="evt-0").update(received_at=timezone.now() - timedelta(seconds=45))
+    # when
+    refused = press(button, "evt-5")
+    # then: the slot frees when evt-0 is 50 s old
+    assert refused.status_code == 429
+    assert 4 <= int(refused["Retry-After"]) <= 6
+    DeviceEvent.objects.filter(event_id="evt-0").update(received_at=timezone.now() - timedelta(seconds=51))
+    assert press(button, "evt-5").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_throttled_device_still_gets_its_replays(settings, button, press):
+    settings.DASH_DEVICE_BURST = 3
+    settings.DASH_DEVICE_RATE_PER_MINUTE = 3
+    first = press(button, "evt-0")
+    press(button, "evt-1")
+    press(button, "evt-2")
+    assert press(button, "evt-3").status_code == 429
+    replay = press(button, "evt-0")
+    assert replay.status_code == 201
+    assert replay.content == first.content
+    assert replay["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db
+def test_throttle_off_when_the_rate_is_zero(settings, button, press):
+    settings.DASH_DEVICE_BURST = 2
+    settings.DASH_DEVICE_RATE_PER_MINUTE = 0
+    assert [press(button, f"evt-{i}").status_code for i in range(4)] == [201, 200, 200, 200]
 
 
 @pytest.mark.django_db

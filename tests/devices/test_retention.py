@@ -75,3 +75,17 @@ def test_prune_task_returns_the_count(settings, events):
     _age(["evt-0", "evt-1"], hours=30)
     assert prune_device_events() == 2
     assert DeviceEvent.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_prune_stops_at_an_event_that_is_not_old_yet(settings, events):
+    # given: evt-1 committed late, with a newer time than the events after it
+    settings.DASH_EVENT_RETENTION_HOURS = 24
+    _age(["evt-0", "evt-2", "evt-3"], hours=30)
+    # when
+    deleted = device_events_prune()
+    # then: oldest first, and nothing past the first young one until a later run
+    assert deleted == 1
+    assert set(DeviceEvent.objects.values_list("event_id", flat=True)) == {"evt-1", "evt-2", "evt-3", "evt-4", "evt-5"}
+    _age(["evt-1"], hours=30)
+    assert device_events_prune() == 3
