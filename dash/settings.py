@@ -100,9 +100,12 @@ CACHES = {
         "KEY_PREFIX": "dash",
     }
 }
+# The pub/sub layer: a group send is one PUBLISH (the core layer's is three or four commands
+# and a Lua script, and most customers have no page open). Delivery is at-most-once either way;
+# the live page refetches on (re)connect and on a version gap.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "dash:ch"},
     }
 }

@@ -37,10 +37,8 @@ def submit_order(self, order_id: int) -> None:
 @shared_task(ignore_result=True)
 def submit_orders(order_ids: list[int]) -> None:
     """Submit a released batch; an order that needs a retry continues as its own task."""
-    for order_id in order_ids:
-        result = services.order_submit(order_id=order_id)
-        if result.retry_in is not None:
-            submit_order.apply_async((order_id,), countdown=result.retry_in)
+    for order_id, retry_in in services.orders_submit(order_ids=order_ids).items():
+        submit_order.apply_async((order_id,), countdown=retry_in)
 
 
 @shared_task(ignore_result=True)

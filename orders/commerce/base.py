@@ -24,6 +24,7 @@ class Receipt:
 
 class CommerceBackend(Protocol):
     name: str
+    batch: bool  # True when submit() answers in-process, so a batch may share one transaction
 
     def submit(self, order: "Order") -> Receipt: ...
 

@@ -10,6 +10,7 @@ from orders.commerce.signing import sign
 
 class HttpBackend:
     name = "http"
+    batch = False  # one transaction per order: a slow shop must not hold a batch of row locks
 
     def __init__(self, *, url: str, secret: str, timeout: float):
         if not url:

@@ -6,6 +6,7 @@ from orders.commerce.base import Receipt
 
 class SimulatedBackend:
     name = "simulated"
+    batch = True  # answers in-process: a released batch is submitted in one transaction
 
     def submit(self, order) -> Receipt:
         return Receipt(reference=f"SIM-{order.public_id.hex[:12].upper()}")

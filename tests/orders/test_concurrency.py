@@ -86,3 +86,25 @@ def test_two_submitters_at_once_send_each_order_to_the_shop_once(settings, due_o
     assert set(Order.objects.values_list("status", "version", "submit_attempts")) == {(OrderStatus.SUBMITTED, 3, 1)}
     refs = dict(Order.objects.values_list("public_id", "commerce_ref"))
     assert {str(k): v for k, v in refs.items()} == fake_shop.accepted
+
+
+def test_two_batch_submitters_at_once_submit_each_order_once(settings, due_orders):
+    # given: every order released, and the simulated shop (which takes a batch in one transaction)
+    settings.DASH_COMMERCE_BACKEND = "simulated"
+    assert services.orders_release_due() == ORDERS
+    ids = [o.pk for o in due_orders]
+    halves = [ids[: ORDERS * 2 // 3], ids[ORDERS // 3 :]]  # overlapping batches, as duplicated tasks would be
+    queue = iter(halves)
+    lock = threading.Lock()
+
+    def submit_next():
+        with lock:
+            batch = next(queue)
+        return services.orders_submit(order_ids=batch)
+
+    # when
+    results = _in_two_threads(submit_next)
+    # then
+    assert results == [{}, {}]
+    assert _transitions(OrderStatus.RELEASING, OrderStatus.SUBMITTED) == Counter(dict.fromkeys(ids, 1))
+    assert set(Order.objects.values_list("status", "version", "submit_attempts")) == {(OrderStatus.SUBMITTED, 3, 1)}
