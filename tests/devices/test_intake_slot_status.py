@@ -37,7 +37,9 @@ def washer(customer):
 
 @pytest.fixture
 def slot(washer, detergent):
-    return ApplianceSlot.objects.create(device=washer, name="detergent", product=detergent, quantity=1, capacity=1000, reorder_threshold=100, auto_reorder=True)
+    return ApplianceSlot.objects.create(
+        device=washer, name="detergent", product=detergent, quantity=1, capacity=1000, reorder_threshold=100, auto_reorder=True
+    )
 
 
 @pytest.fixture
@@ -203,7 +205,9 @@ def test_a_replayed_reading_is_answered_again_and_stored_once(slot, washer, read
 @pytest.mark.django_db(transaction=True)
 def test_invalid_fields_are_400_and_change_nothing(slot, washer, client, changes, field):
     body = {"event_id": "r-bad", "type": "slot_status", "slot": "detergent", "remaining": 50, **changes}
-    response = client.post("/api/v1/device/events", orjson.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Device {washer.token}")
+    response = client.post(
+        "/api/v1/device/events", orjson.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Device {washer.token}"
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed"
     assert field in response.json()["error"]["fields"]

@@ -13,7 +13,10 @@ T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 def _line(*, start: float, per_day: float, days: float, every_hours: float = 6, noise: float = 0.0, seed: int = 1) -> list[Reading]:
     rng = random.Random(seed)
     steps = int(days * 24 / every_hours) + 1
-    return [Reading(at=T0 + timedelta(hours=i * every_hours), remaining=start - per_day * i * every_hours / 24 + rng.gauss(0, noise)) for i in range(steps)]
+    return [
+        Reading(at=T0 + timedelta(hours=i * every_hours), remaining=start - per_day * i * every_hours / 24 + rng.gauss(0, noise))
+        for i in range(steps)
+    ]
 
 
 def test_theil_sen_recovers_a_line():
