@@ -157,6 +157,7 @@ def device_unlink(*, customer_id: int, serial: str) -> Device:
     device.claim_code = credentials.new_claim_code()
     device.claimed_at = None
     device.save(update_fields=["customer", "product", "paused", "hold_seconds", "name", "claim_code", "claimed_at"])
+    device.slots.all().delete()  # an appliance's slots and readings are the customer's, not the next owner's
     log.info("device_unlinked device=%s customer=%s", serial, customer_id)
     return device
 

@@ -277,3 +277,19 @@ def test_the_one_click_order_needs_the_csrf_token(customer, washer, slot):
     strict.force_login(customer)
     assert strict.post(f"/devices/{washer.serial}/slots/detergent/order").status_code == 403
     assert Order.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unlinking_an_appliance_forgets_its_slots_and_readings(api, washer, slot, client, customer):
+    from devices.models import SlotReading
+    from devices.services import device_unlink
+
+    client.post(
+        "/api/v1/device/events",
+        {"event_id": "r-1", "type": "slot_status", "slot": "detergent", "remaining": 500},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Device {washer.token}",
+    )
+    assert SlotReading.objects.count() == 1
+    device_unlink(customer_id=customer.pk, serial=washer.serial)
+    assert ApplianceSlot.objects.count() == 0 and SlotReading.objects.count() == 0
