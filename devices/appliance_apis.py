@@ -57,7 +57,7 @@ class _LevelsMixin(serializers.Serializer):
 
 
 class MySlotListApi(APIView):
-    class InputSerializer(_LevelsMixin):
+    class SlotCreateInputSerializer(_LevelsMixin):
         name = serializers.RegexField(r"^[a-z0-9_-]{1,32}$")
         product_sku = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
         quantity = serializers.IntegerField(min_value=1, max_value=99, default=1)
@@ -74,19 +74,19 @@ class MySlotListApi(APIView):
 
     @extend_schema(
         operation_id="my_device_slot_create",
-        request=InputSerializer,
+        request=SlotCreateInputSerializer,
         responses={201: SlotSerializer, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
         tags=["customer"],
     )
     def post(self, request, serial: str):
-        data = self.InputSerializer(data=request.data)
+        data = self.SlotCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         slot = appliances.slot_create(customer_id=request.user.pk, serial=serial, **data.validated_data)
         return Response(appliances.slot_view(slot), status=status.HTTP_201_CREATED)
 
 
 class MySlotDetailApi(APIView):
-    class InputSerializer(_LevelsMixin):
+    class SlotUpdateInputSerializer(_LevelsMixin):
         product_sku = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
 
         def __init__(self, *args, **kwargs):
@@ -103,12 +103,12 @@ class MySlotDetailApi(APIView):
 
     @extend_schema(
         operation_id="my_device_slot_update",
-        request=InputSerializer,
+        request=SlotUpdateInputSerializer,
         responses={200: SlotSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
         tags=["customer"],
     )
     def patch(self, request, serial: str, name: str):
-        data = self.InputSerializer(data=request.data)
+        data = self.SlotUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         if "product_sku" in changes:
