@@ -125,16 +125,16 @@ def slot_status_decide(ctx: IntakeContext, event: DeviceEventInput, now: datetim
                 + (f" (slots now: {', '.join(known)})." if known else " (none yet)."),
                 fields={"slot": ["Unknown slot."]},
             )
-        _slot_take_reading(slot, status, now)
+        _slot_take_reading(slot, status, reading_time(event.occurred_at, now))
         prediction = slot_prediction(slot=slot, now=now)
         extra = {"prediction": prediction.as_dict(now) if prediction else None}
         reason = reorder_reason(
-            remaining=status.remaining, threshold=slot.reorder_threshold, prediction=prediction, now=now, lead_time=lead_time(slot.product)
+            remaining=slot.remaining, threshold=slot.reorder_threshold, prediction=prediction, now=now, lead_time=lead_time(slot.product)
         )
         if slot.cycle_order is not None:
             return _already_ordered(ctx, event, now, slot, extra)
         if reason is None:
-            return _record(ctx, event, now, 200, "recorded", f"Recorded: {status.remaining:g} left in {slot.name}.", extra=extra)
+            return _record(ctx, event, now, 200, "recorded", f"Recorded: {slot.remaining:g} left in {slot.name}.", extra=extra)
         if slot.product is None or not slot.product.active:
             detail = f"Recorded: {slot.name} is running low, but it is not bound to a product in the catalog; no order was placed."
             return _record(ctx, event, now, 200, "recorded", detail, extra=extra)
@@ -150,7 +150,7 @@ def slot_status_decide(ctx: IntakeContext, event: DeviceEventInput, now: datetim
             actor=f"device:{ctx.serial}",
             device_serial=ctx.serial,
             hold_seconds=ctx.hold_seconds,
-            reason=_order_reason(slot, reason, prediction, status.remaining),
+            reason=_order_reason(slot, reason, prediction, slot.remaining),
             now=now,
         )
         slot.cycle_order = result.order
@@ -166,8 +166,24 @@ def slot_status_decide(ctx: IntakeContext, event: DeviceEventInput, now: datetim
         return _record(ctx, event, now, 201, "order_placed", detail, summary, result.order.pk, extra=extra)
 
 
-def _slot_take_reading(slot: ApplianceSlot, status: SlotStatus, now: datetime) -> None:
-    """Store the reading; a refill (or the first reading) starts a new cycle. Caller holds the slot's lock."""
+# A reading is placed at the device's `occurred_at` when that is plausible (an appliance that
+# was offline sends its buffered readings in a burst); otherwise at the time it arrived.
+MAX_BACKDATE = timedelta(days=7)
+
+
+def reading_time(occurred_at: datetime | None, now: datetime) -> datetime:
+    if occurred_at is None or occurred_at > now or occurred_at < now - MAX_BACKDATE:
+        return now
+    return occurred_at
+
+
+def _slot_take_reading(slot: ApplianceSlot, status: SlotStatus, at: datetime) -> None:
+    """Store the reading; a refill (or the first reading) starts a new cycle. A reading older
+    than the slot's latest only joins the history. Caller holds the slot's lock."""
+    if slot.last_reading_at is not None and at < slot.last_reading_at:
+        SlotReading.objects.create(slot=slot, at=at, remaining=status.remaining)
+        return
+    now = at
     if status.capacity is not None:
         slot.capacity = status.capacity  # the appliance knows its own tank
     if slot.remaining is None or is_refill(previous=slot.remaining, current=status.remaining, capacity=slot.capacity):

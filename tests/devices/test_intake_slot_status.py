@@ -266,3 +266,35 @@ def test_the_device_pool_answers_a_reading_like_the_site(slot, washer, client):
     assert status == 200 and orjson.loads(content)["outcome"] == "recorded"
     replay = client.post("/api/v1/device/events", body, content_type="application/json", HTTP_AUTHORIZATION=f"Device {washer.token}")
     assert replay.content == content and replay["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_buffered_readings_sent_in_a_burst_are_placed_at_their_own_times(slot, washer, reading):
+    # given: an appliance that was offline for a day and a half sends its six readings at once
+    with time_machine.travel(T0, tick=False):
+        answers = [reading(washer, f"r-{i}", 900 - 25 * i, occurred_at=(T0 - timedelta(hours=6 * (5 - i))).isoformat()) for i in range(6)]
+    # then: the fit sees 25 ml per 6 hours
+    prediction = answers[-1].json()["prediction"]
+    assert prediction["rate_per_day"] == pytest.approx(100)
+    assert prediction["run_out_at"] == "2026-03-10T01:00:00Z"  # 775 left at T0, 100 a day: 7.75 days
+    assert SlotReading.objects.order_by("at").values_list("at", flat=True).first() == T0 - timedelta(hours=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_late_reading_joins_the_history_without_moving_the_level(slot, washer, reading):
+    with time_machine.travel(T0, tick=False) as clock:
+        reading(washer, "r-1", 500)
+        clock.shift(timedelta(hours=1))
+        late = reading(washer, "r-0", 1000, occurred_at=(T0 - timedelta(hours=5)).isoformat())  # older, and higher
+    assert late.status_code == 200 and late.json()["outcome"] == "recorded"
+    fresh = ApplianceSlot.objects.get()
+    assert (fresh.remaining, fresh.last_reading_at) == (500, T0)  # no refill, no new cycle
+    assert SlotReading.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_implausible_device_time_is_replaced_by_the_arrival_time(slot, washer, reading):
+    with time_machine.travel(T0, tick=False):
+        reading(washer, "r-1", 500, occurred_at="2031-01-01T00:00:00Z")
+        reading(washer, "r-2", 490, occurred_at="2020-01-01T00:00:00Z")
+    assert set(SlotReading.objects.values_list("at", flat=True)) == {T0}
