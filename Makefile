@@ -11,7 +11,7 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := dash.settings
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv run test lint bench migrate seed system-deps
+.PHONY: help venv run test lint bench migrate seed system-deps appliance-sim
 
 # What the tests need from the system: PostgreSQL server binaries and Chromium (Debian packages).
 APT_INSTALL = if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
@@ -60,3 +60,7 @@ test: venv system-deps
 
 bench: venv
 	$(PY) -m bench.device_api $(BENCH_ARGS)
+
+# The simulated washer (eight weeks of detergent): prints the prediction error of each cycle.
+appliance-sim: venv system-deps
+	$(PY) -m dash.localstack run -- $(PY) -m pytest tests/devices/test_washer_simulation.py -q -p no:logging

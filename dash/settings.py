@@ -243,3 +243,27 @@ DASH_COMMERCE_MAX_ATTEMPTS = env.int("DASH_COMMERCE_MAX_ATTEMPTS", default=6)
 DASH_COMMERCE_BACKOFF_SECONDS = env.float("DASH_COMMERCE_BACKOFF_SECONDS", default=2.0)
 DASH_SIM_SHIP_SECONDS = env.int("DASH_SIM_SHIP_SECONDS", default=20)
 DASH_SIM_DELIVER_SECONDS = env.int("DASH_SIM_DELIVER_SECONDS", default=40)
+
+# --- Appliances and device health -------------------------------------------------------
+# An appliance reorders when its predicted run-out comes within the product's delivery days
+# plus this margin (or when the level reaches the slot's threshold).
+DASH_REORDER_MARGIN_DAYS = env.float("DASH_REORDER_MARGIN_DAYS", default=1.0)
+# The prediction looks at most this far back into the current cycle; older readings are pruned.
+DASH_PREDICTION_WINDOW_DAYS = env.int("DASH_PREDICTION_WINDOW_DAYS", default=45)
+DASH_SLOT_READING_RETENTION_DAYS = env.int("DASH_SLOT_READING_RETENTION_DAYS", default=120)
+# How long each kind of device may stay silent (no event, no heartbeat) before its customer is told.
+# e.g. DASH_SILENT_AFTER_HOURS=button=72,wand=72,appliance=12 (a kind left out is never "silent").
+DASH_SILENT_AFTER_HOURS = {
+    kind: float(hours)
+    for kind, hours in env.dict("DASH_SILENT_AFTER_HOURS", default={"button": "72", "wand": "72", "appliance": "12"}).items()
+}
+DASH_BATTERY_LOW_PERCENT = env.int("DASH_BATTERY_LOW_PERCENT", default=15)
+DASH_HEALTH_SWEEP_SECONDS = env.float("DASH_HEALTH_SWEEP_SECONDS", default=300.0)
+CELERY_TASK_ROUTES["devices.tasks.check_device_health"] = {"queue": "sweeps"}
+CELERY_TASK_ROUTES["devices.tasks.prune_slot_readings"] = {"queue": "sweeps"}
+CELERY_BEAT_SCHEDULE["check-device-health"] = {
+    "task": "devices.tasks.check_device_health",
+    "schedule": DASH_HEALTH_SWEEP_SECONDS,
+    "options": {"expires": DASH_HEALTH_SWEEP_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["prune-slot-readings"] = {"task": "devices.tasks.prune_slot_readings", "schedule": 3600.0, "options": {"expires": 3600}}

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from dash.health import healthz
 from devices import apis as device_apis
+from devices import appliance_apis
 from orders import apis as order_apis
 
 api_v1 = [
@@ -22,6 +23,9 @@ api_v1 = [
     path("me/devices/<str:serial>/pause", device_apis.MyDevicePauseApi.as_view(), name="my-device-pause"),
     path("me/devices/<str:serial>/unpause", device_apis.MyDeviceUnpauseApi.as_view(), name="my-device-unpause"),
     path("commerce/events", order_apis.CommerceEventApi.as_view(), name="commerce-events"),
+    path("me/devices/<str:serial>/slots", appliance_apis.MySlotListApi.as_view(), name="my-device-slots"),
+    path("me/devices/<str:serial>/slots/<str:name>", appliance_apis.MySlotDetailApi.as_view(), name="my-device-slot"),
+    path("me/devices/<str:serial>/slots/<str:name>/order", appliance_apis.MySlotOrderApi.as_view(), name="my-device-slot-order"),
 ]
 
 urlpatterns = [

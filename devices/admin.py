@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 
 from devices import services
-from devices.models import Device, DeviceEvent
+from devices.models import ApplianceSlot, Device, DeviceEvent
 
 
 @admin.action(description="Pause")
@@ -82,4 +82,20 @@ class DeviceEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApplianceSlot)
+class ApplianceSlotAdmin(admin.ModelAdmin):
+    """Appliance slots, read-only: the customer sets them up; readings change them."""
+
+    list_display = ["device", "name", "product", "remaining", "capacity", "reorder_threshold", "auto_reorder", "last_reading_at", "cycle_started_at"]
+    list_filter = ["auto_reorder"]
+    search_fields = ["device__serial", "device__customer__email", "name"]
+    list_select_related = ["device", "product"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -82,6 +82,20 @@ class DeviceEventAnswerSerializer(serializers.Serializer):
     )
     detail = serializers.CharField()
     order = OrderSummarySerializer(allow_null=True)
+    prediction = inline_serializer(
+        "SlotStatusPrediction",
+        {
+            "remaining": serializers.FloatField(),
+            "rate_per_day": serializers.FloatField(allow_null=True),
+            "run_out_at": serializers.DateTimeField(allow_null=True),
+            "days_left": serializers.FloatField(allow_null=True),
+            "cycle_started_at": serializers.DateTimeField(),
+            "readings": serializers.IntegerField(),
+        },
+        required=False,
+        allow_null=True,
+        help_text="Only in answers to slot_status: the slot's consumption and predicted run-out.",
+    )
 
 
 def _json(status_code: int, body: bytes, headers: dict | None = None) -> HttpResponse:
@@ -113,7 +127,7 @@ class DeviceEventCreateApi(APIView):
             409: DeviceEventAnswerSerializer,
             413: ErrorSerializer,
             415: ErrorSerializer,
-            422: OpenApiResponse(DeviceEventAnswerSerializer, description="unknown_product, or an error: event_id_reused, type_not_supported"),
+            422: OpenApiResponse(DeviceEventAnswerSerializer, description="unknown_product, or an error: event_id_reused, type_not_supported, unknown_slot"),
             429: ErrorSerializer,
         },
         tags=["device"],

@@ -81,5 +81,9 @@ def _parse_time(value) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def answer_body(*, event_id: str, outcome: str, detail: str, order: dict | None) -> bytes:
-    return orjson.dumps({"event_id": event_id, "outcome": outcome, "detail": detail, "order": order})
+def answer_body(*, event_id: str, outcome: str, detail: str, order: dict | None, extra: dict | None = None) -> bytes:
+    """The contract's answer; `extra` adds fields after them (slot_status adds `prediction`)."""
+    body = {"event_id": event_id, "outcome": outcome, "detail": detail, "order": order}
+    if extra:
+        body.update(extra)
+    return orjson.dumps(body)

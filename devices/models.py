@@ -34,6 +34,9 @@ class Device(models.Model):
     battery_percent = models.PositiveSmallIntegerField(null=True, blank=True)
     firmware = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Health notices, once per episode: set when the customer was told, cleared when it ended.
+    silence_notified_at = models.DateTimeField(null=True, blank=True)
+    battery_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["serial"]
@@ -77,3 +80,46 @@ class DeviceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id}/{self.event_id} {self.outcome}"
+
+
+class ApplianceSlot(models.Model):
+    """A supply an appliance measures (`detergent`, `softener`), bound by the customer to a
+    product. `remaining` and `capacity` are in the appliance's own unit (ml, doses, ...)."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="slots")
+    name = models.CharField(max_length=32)
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="appliance_slots")
+    quantity = models.PositiveSmallIntegerField(default=1)
+    capacity = models.FloatField()
+    reorder_threshold = models.FloatField()
+    auto_reorder = models.BooleanField(default=True)
+    remaining = models.FloatField(null=True, blank=True)
+    last_reading_at = models.DateTimeField(null=True, blank=True)
+    # The current cycle: from the last refill (a reading that jumps up) to the next one.
+    cycle_started_at = models.DateTimeField(null=True, blank=True)
+    # At most one reorder per cycle: the order placed (or found in progress) for this cycle.
+    cycle_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Auto-reorder off: the "running low" notice of this cycle was sent.
+    low_notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["device", "name"]
+        constraints = [models.UniqueConstraint(fields=["device", "name"], name="uniq_slot_per_device")]
+
+    def __str__(self) -> str:
+        return f"{self.device.serial}/{self.name}"
+
+
+class SlotReading(models.Model):
+    """One supply level reported by an appliance (the prediction's input)."""
+
+    slot = models.ForeignKey(ApplianceSlot, on_delete=models.CASCADE, related_name="readings")
+    at = models.DateTimeField()
+    remaining = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["slot", "at"], name="slot_reading_slot_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.slot_id} {self.remaining} @ {self.at}"

@@ -157,6 +157,7 @@ def device_unlink(*, customer_id: int, serial: str) -> Device:
     device.claim_code = credentials.new_claim_code()
     device.claimed_at = None
     device.save(update_fields=["customer", "product", "paused", "hold_seconds", "name", "claim_code", "claimed_at"])
+    device.slots.all().delete()  # an appliance's slots and readings are the customer's, not the next owner's
     log.info("device_unlinked device=%s customer=%s", serial, customer_id)
     return device
 
@@ -268,6 +269,10 @@ def _ref_summary(ref: OrderRef, ctx: IntakeContext) -> dict:
 
 
 def _decide_and_record(ctx: IntakeContext, event: DeviceEventInput, now: datetime) -> IntakeAnswer:
+    if event.type == "slot_status" and ctx.kind == DeviceKind.APPLIANCE:
+        from devices.appliances import slot_status_decide  # the press path never loads it
+
+        return slot_status_decide(ctx, event, now)
     if event.type != "press" or ctx.kind != DeviceKind.BUTTON:
         raise IntakeError(
             422,
@@ -328,9 +333,11 @@ RETURNING id
 """
 
 
-def _record(ctx, event, now, status: int, outcome: str, detail: str, order: dict | None = None, order_id: int | None = None) -> IntakeAnswer:
+def _record(
+    ctx, event, now, status: int, outcome: str, detail: str, order: dict | None = None, order_id: int | None = None, extra: dict | None = None
+) -> IntakeAnswer:
     """Write the event and its answer; raises _DuplicateEvent if a concurrent twin got there first."""
-    body = answer_body(event_id=event.event_id, outcome=outcome, detail=detail, order=order)
+    body = answer_body(event_id=event.event_id, outcome=outcome, detail=detail, order=order, extra=extra)
     ops = connection.ops
     with hot_cursor() as cursor:
         cursor.execute(

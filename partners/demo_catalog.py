@@ -24,6 +24,7 @@ class DemoProduct:
     aliases: tuple[str, ...]
     price: Decimal
     max_quantity: int
+    delivery_days: int = 2  # the lead time appliances reorder ahead of
 
 
 @dataclass(frozen=True)
@@ -221,10 +222,14 @@ def _brand(
             aliases=tuple(aliases.split("|")),
             price=Decimal(price),
             max_quantity=max_quantity,
+            delivery_days=_DELIVERY_DAYS.get(slug, 2),
         )
         for category, item, product_name, price, max_quantity, aliases in rows
     )
     return DemoBrand(slug=slug, name=name, products=products)
 
+
+# Days from order to doorstep, by brand (the rest: 2): what an appliance's reorder allows for.
+_DELIVERY_DAYS = {"brightwash": 3, "evergreen-home": 3, "purepaper": 2, "clearspring": 4, "daybreak-roasters": 1}
 
 DEMO_CATALOG: tuple[DemoBrand, ...] = tuple(_brand(*row) for row in _BRANDS)

@@ -39,6 +39,9 @@ class Product(models.Model):
     aliases = models.JSONField(default=list, blank=True, help_text="Spoken names, e.g. ['plastic wrap', 'cling film'].")
     price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
     max_quantity = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1)])
+    # How many days an order takes to arrive: appliances reorder this long (plus a margin)
+    # before their predicted run-out.
+    delivery_days = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -18,6 +18,7 @@ _PRODUCT_FIELDS = [
     "aliases",
     "price",
     "max_quantity",
+    "delivery_days",
     "active",
 ]
 
@@ -31,6 +32,7 @@ def _product_from_demo(item: DemoProduct, partner: Partner) -> Product:
         aliases=list(item.aliases),
         price=item.price,
         max_quantity=item.max_quantity,
+        delivery_days=item.delivery_days,
         active=True,
     )
 

@@ -40,7 +40,8 @@ def test_openapi_schema_describes_the_device_and_customer_apis(client):
     intake = paths["/api/v1/device/events"]["post"]
     assert {"201", "200", "400", "401", "409", "413", "415", "422", "429"} <= set(intake["responses"])
     answer = schema["components"]["schemas"]["DeviceEventAnswer"]
-    assert set(answer["properties"]) == {"event_id", "outcome", "detail", "order"}
+    assert set(answer["properties"]) == {"event_id", "outcome", "detail", "order", "prediction"}
+    assert set(answer["required"]) == {"event_id", "outcome", "detail", "order"}  # prediction: slot_status only
 
 
 @pytest.mark.django_db

@@ -23,8 +23,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from devices import credentials
-from devices.models import Device, DeviceKind
+from devices import appliances, credentials
+from devices.models import ApplianceSlot, Device, DeviceKind
 from devices.services import DeviceError, device_claim, device_issue_token, device_provision, device_set_paused, device_update
 from partners.demo_catalog import DEMO_CATALOG
 from partners.models import PartnerMembership
@@ -69,6 +69,29 @@ DEMO_BUTTONS = (
     DemoButton("BTN-DEMO000004", "KH-WR-001", 1, "Pantry"),
     DemoButton("BTN-DEMO000005", "DBR-CP-006", 1, "Coffee corner"),
     DemoButton("BTN-DEMO000006", None),
+)
+
+
+@dataclass(frozen=True)
+class DemoSlot:
+    name: str
+    product_sku: str
+    capacity: float  # ml
+    reorder_threshold: float
+
+
+@dataclass(frozen=True)
+class DemoAppliance:
+    serial: str
+    name: str
+    slots: tuple[DemoSlot, ...]
+
+
+# A washer that reports its detergent and softener tanks (ml); it reorders on its own.
+DEMO_WASHER = DemoAppliance(
+    "APL-DEMO000001",
+    "Washer",
+    (DemoSlot("detergent", "BW-LD-004", 2700, 300), DemoSlot("softener", "BW-FS-007", 1900, 200)),
 )
 
 _CROCKFORD = (
@@ -205,6 +228,83 @@ def _button_ensure(spec: DemoButton, *, customer) -> dict:
     }
 
 
+def _appliance_ensure(spec: DemoAppliance, *, customer) -> dict:
+    """The demo washer: claimed by the demo customer, its slots bound to demo-catalog products."""
+    token = demo_token(spec.serial)
+    device = Device.objects.filter(serial=spec.serial).first()
+    if device is None:
+        creds = credentials.Credentials(serial=spec.serial, claim_code=demo_claim_code(spec.serial), token=token)
+        device = device_provision(kind=DeviceKind.APPLIANCE, creds=creds).device
+    if device.kind != DeviceKind.APPLIANCE:
+        raise CommandError(f"{spec.serial} exists but is a {device.kind}, not an appliance; delete it and run again.")
+    if device.token_hash != credentials.hash_token(token) or device.token_revoked_at is not None:
+        device = device_issue_token(device_id=device.pk, actor="seed_demo", token=token).device
+    if device.customer_id is None:
+        device = device_claim(customer_id=customer.pk, claim_code=device.claim_code, name=spec.name, hold_seconds=DEMO_HOLD_SECONDS)
+    elif device.customer_id != customer.pk:
+        raise CommandError(f"{spec.serial} is linked to another account; unlink it there, then run again.")
+    elif (device.name, device.hold_seconds) != (spec.name, DEMO_HOLD_SECONDS):
+        device = device_update(customer_id=customer.pk, serial=spec.serial, name=spec.name, hold_seconds=DEMO_HOLD_SECONDS)
+    if device.paused:
+        device = device_set_paused(customer_id=customer.pk, serial=spec.serial, paused=False)
+    existing = {slot.name: slot for slot in ApplianceSlot.objects.filter(device=device).select_related("product")}
+    for slot in spec.slots:
+        current = existing.get(slot.name)
+        wanted = (slot.product_sku, 1, float(slot.capacity), float(slot.reorder_threshold), True)
+        if current is None:
+            appliances.slot_create(
+                customer_id=customer.pk,
+                serial=spec.serial,
+                name=slot.name,
+                product_sku=slot.product_sku,
+                capacity=slot.capacity,
+                reorder_threshold=slot.reorder_threshold,
+            )
+        elif (
+            current.product.sku if current.product else None,
+            current.quantity,
+            current.capacity,
+            current.reorder_threshold,
+            current.auto_reorder,
+        ) != wanted:
+            appliances.slot_update(
+                customer_id=customer.pk,
+                serial=spec.serial,
+                name=slot.name,
+                product_sku=slot.product_sku,
+                quantity=1,
+                capacity=slot.capacity,
+                reorder_threshold=slot.reorder_threshold,
+                auto_reorder=True,
+            )
+    return {
+        "serial": device.serial,
+        "kind": device.kind,
+        "name": spec.name,
+        "owner": CUSTOMER.email,
+        "token": token,
+        "hold_seconds": DEMO_HOLD_SECONDS,
+        "slots": [
+            {
+                "name": s.name,
+                "product_sku": s.product_sku,
+                "capacity": s.capacity,
+                "reorder_threshold": s.reorder_threshold,
+                "auto_reorder": True,
+            }
+            for s in spec.slots
+        ],
+    }
+
+
+def reading_curl(*, base_url: str, token: str, slot: str, remaining: float) -> str:
+    return (
+        f"curl -s -X POST {base_url}/api/v1/device/events"
+        f" -H 'Authorization: Device {token}' -H 'Content-Type: application/json'"
+        f""" -d '{{"event_id":"demo-'$(date +%s%N)'","type":"slot_status","slot":"{slot}","remaining":{remaining:g}}}'"""
+    )
+
+
 def press_curl(*, base_url: str, token: str) -> str:
     return (
         f"curl -s -X POST {base_url}/api/v1/device/events"
@@ -243,6 +343,7 @@ class Command(BaseCommand):
                 devices = [
                     _button_ensure(spec, customer=customer) for spec in DEMO_BUTTONS
                 ]
+                washer = _appliance_ensure(DEMO_WASHER, customer=customer)
         except (ValidationError, DeviceError) as exc:
             raise CommandError(f"seed_demo failed, nothing was changed: {exc}") from exc
 
@@ -264,6 +365,15 @@ class Command(BaseCommand):
             "hold_seconds": DEMO_HOLD_SECONDS,
             "devices": devices,
             "curl": press_curl(base_url=base_url, token=devices[0]["token"]),
+            "appliances": [
+                {
+                    **washer,
+                    # below the detergent's threshold: the washer reorders
+                    "curl_low": reading_curl(base_url=base_url, token=washer["token"], slot="detergent", remaining=250),
+                    # a full tank: a new cycle, so the next low reading orders again
+                    "curl_refill": reading_curl(base_url=base_url, token=washer["token"], slot="detergent", remaining=2700),
+                }
+            ],
         }
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
@@ -321,6 +431,17 @@ class Command(BaseCommand):
             out(
                 f"To try claiming, enter {device['serial']}'s claim code {device['claim_code']} at {base_url}/devices/."
             )
+        for appliance in report["appliances"]:
+            out("")
+            slots = ", ".join(
+                f"{s['name']} ({s['product_sku']}, {s['capacity']:g} ml, reorders at {s['reorder_threshold']:g})"
+                for s in appliance["slots"]
+            )
+            out(f"Demo appliance {appliance['serial']} ({appliance['name']}, token {appliance['token']}): slots {slots}.")
+            out(f"Levels, usage and predicted run-out: {base_url}/devices/. Report detergent running low (it reorders):")
+            out(appliance["curl_low"])
+            out("Report a refill (a new cycle: the next low reading orders again once that order is no longer in progress):")
+            out(appliance["curl_refill"])
         out("")
         out(
             f"Press {report['devices'][0]['serial']} ({report['devices'][0]['product']['name']}):"
