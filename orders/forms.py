@@ -47,7 +47,7 @@ class HoldWindowField(forms.TypedChoiceField):
 
 class CustomerSettingsForm(forms.Form):
     email_notices = forms.BooleanField(required=False, label="E-mail me when an order is placed, released and delivered")
-    time_zone = forms.ChoiceField(label="Time zone", help_text="Times on your pages and in e-mails are shown in this zone.")
+    time_zone = forms.ChoiceField(label="Time zone", help_text="Times on your pages are shown in this zone.")
 
     def __init__(self, *args, current, **kwargs):
         super().__init__(*args, **kwargs)

@@ -160,7 +160,9 @@ def test_the_live_page_shows_orders_appear_leave_and_advance_without_a_reload(
     answer = _press(asgi_live_server, button)
     assert answer.status_code == 201, answer.text
     second = answer.json()["order"]["id"]
-    _card(page, "waiting", second).get_by_role("button", name="Approve").click()
+    approve = _card(page, "waiting", second).get_by_role("button", name="Approve")
+    approve.focus()  # with the keyboard this time
+    page.keyboard.press("Enter")
     _card(page, "on-the-way", second).locator(".badge", has_text="Submitted").wait_for(timeout=30_000)
     assert page.get_by_text("Nothing is waiting").is_visible()
     assert "orders.tasks.submit_order" in worker.log()
