@@ -81,12 +81,21 @@ class AsgiLiveServer:
         self.server = None
         self.thread = None
 
+    @staticmethod
+    def _fresh_channel_layer() -> None:
+        """The consumers receive on the process's channel layer from the server's event loop;
+        a layer left with the receives of a loop that is gone would hang the next one's."""
+        from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+        channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+
     def start(self) -> "AsgiLiveServer":
         import threading
         import time
 
         import uvicorn
 
+        self._fresh_channel_layer()
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning", ws="websockets-sansio")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="asgi-live-server", daemon=True)
@@ -103,6 +112,7 @@ class AsgiLiveServer:
             self.server.should_exit = True
             self.thread.join(15)
             self.server = None
+            self._fresh_channel_layer()
 
     def restart(self) -> None:
         self.stop()
