@@ -153,7 +153,7 @@ def test_the_live_page_shows_orders_appear_leave_and_advance_without_a_reload(
     # and Remove takes it away (through the customer API)
     card.get_by_role("button", name="Remove").click()
     _card(page, "history", first).locator(".badge", has_text="Cancelled").wait_for()
-    assert page.get_by_text("Removed: no order will be placed.").is_visible()
+    page.get_by_text("Removed: no order will be placed.").wait_for()  # the API's answer (the socket may be first)
     assert Order.objects.get(public_id=first).status == OrderStatus.CANCELLED
 
     # when pressed again, a new order appears; Approve sends it on and the worker submits it
@@ -164,7 +164,7 @@ def test_the_live_page_shows_orders_appear_leave_and_advance_without_a_reload(
     approve.focus()  # with the keyboard this time
     page.keyboard.press("Enter")
     _card(page, "on-the-way", second).locator(".badge", has_text="Submitted").wait_for(timeout=30_000)
-    assert page.get_by_text("Nothing is waiting").is_visible()
+    page.get_by_text("Nothing is waiting").wait_for()
     assert "orders.tasks.submit_order" in worker.log()
     page.screenshot(path=str(artifacts / "orders-page-live-submitted.png"), full_page=True)
 
