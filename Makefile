@@ -11,7 +11,7 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := dash.settings
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv run test lint bench migrate seed system-deps appliance-sim
+.PHONY: help venv run test lint bench migrate seed system-deps appliance-sim test-live
 
 # What the tests need from the system: PostgreSQL server binaries and Chromium (Debian packages).
 APT_INSTALL = if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
@@ -21,6 +21,7 @@ help:
 	@echo "make run    - install into .venv, migrate, load the demo and serve http://127.0.0.1:$(PORT)"
 	@echo "make test   - the whole suite on a throwaway PostgreSQL + Redis, then ruff"
 	@echo "make bench  - the device API under an open-model load on the production-like stack"
+	@echo "make test-live - the live orders page in Chromium; commit -> browser latency in test-artifacts/"
 
 $(VENV)/.installed: requirements.txt
 	@if [ -z "$(PYTHON_BOOT)" ]; then echo "Python >= 3.12 is needed (Django 6). Install python3.12 (e.g. pyenv install 3.12) and retry."; exit 1; fi
@@ -64,3 +65,8 @@ bench: venv
 # The simulated washer (eight weeks of detergent): prints the prediction error of each cycle.
 appliance-sim: venv system-deps
 	$(PY) -m dash.localstack run -- $(PY) -m pytest tests/devices/test_washer_simulation.py -q -p no:logging
+
+# The live orders page in headless Chromium; prints and writes test-artifacts/live_latency.txt
+# (commit -> browser update, median and worst over the run).
+test-live: venv system-deps
+	$(PY) -m dash.localstack run -- $(PY) -m pytest tests/e2e/test_live_orders.py -q -s -p no:cacheprovider $(PYTEST_ARGS)

@@ -7,6 +7,7 @@ from dash.health import healthz
 from devices import apis as device_apis
 from devices import appliance_apis
 from orders import apis as order_apis
+from orders import views as order_views
 
 api_v1 = [
     path("device/events", device_apis.DeviceEventCreateApi.as_view(), name="device-event-create"),
@@ -38,4 +39,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("orders/", include("orders.urls")),
     path("devices/", include("devices.urls")),
+    path("settings/", order_views.customer_settings_page, name="settings"),
 ]

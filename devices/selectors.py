@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from dash.hotpath import hot_cursor
 from devices.models import Device, DeviceEvent
@@ -173,3 +173,40 @@ def devices_for_customer(*, customer_id: int) -> QuerySet[Device]:
 def device_for_customer(*, customer_id: int, serial: str) -> Device:
     """Raises Device.DoesNotExist for any device not the customer's own (a 404)."""
     return Device.objects.select_related("product").get(customer_id=customer_id, serial=serial)
+
+
+def filtered_presses_by_order(*, customer_id: int, order_ids: list[int]) -> dict[int, int]:
+    """Events answered `order_in_progress` per order: the presses that placed nothing because
+    the order was already on its way. Registered with `orders.facts` (devices.apps).
+
+    The event log has no index on `order_id` (each would cost the intake an index write), so
+    the query is pinned to the customer's devices: the unique (device_id, event_id) index has
+    device_id leading, and the retention window bounds how many rows each device has."""
+    rows = (
+        DeviceEvent.objects.filter(
+            device_id__in=Device.objects.filter(customer_id=customer_id).values("id"),
+            order_id__in=order_ids,
+            outcome="order_in_progress",
+        )
+        .values("order_id")
+        .annotate(n=Count("id"))
+        .values_list("order_id", "n")
+    )
+    return dict(rows)
+
+
+def press_count_window_hours() -> int:
+    """Press counts cover the event log's retention window (older events are pruned)."""
+    return settings.DASH_EVENT_RETENTION_HOURS
+
+
+def press_counts_for_customer(*, customer_id: int) -> dict[int, int]:
+    """Presses each of the customer's devices sent within the retention window, whatever
+    their outcome. Per device on the (device_id, event_id) index."""
+    rows = (
+        DeviceEvent.objects.filter(device_id__in=Device.objects.filter(customer_id=customer_id).values("id"), type="press")
+        .values("device_id")
+        .annotate(n=Count("id"))
+        .values_list("device_id", "n")
+    )
+    return dict(rows)

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from orders import selectors, services
 from orders.commerce import signing
 from orders.errors import OrderStateError
+from orders.facts import filtered_requests
 from orders.models import Order, OrderStatus
 
 
@@ -35,9 +36,21 @@ class CustomerOrderSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     timeline = OrderEventSerializer(source="events.all", many=True)
+    filtered_presses = serializers.SerializerMethodField(help_text="Presses (or scans) that placed nothing because this order was in progress.")
 
     def get_product(self, order) -> dict:
         return {"sku": order.product.sku, "name": order.product.name}
+
+    def get_filtered_presses(self, order) -> int:
+        return self.context.get("filtered", {}).get(order.pk, 0)
+
+
+def _order_data(request, orders, *, many: bool = False):
+    """The serialized order(s), with the filtered-press counts in one query for the lot."""
+    orders = list(orders) if many else [orders]
+    filtered = filtered_requests(customer_id=request.user.pk, order_ids=[o.pk for o in orders])
+    data = CustomerOrderSerializer(orders, many=True, context={"filtered": filtered}).data
+    return data if many else data[0]
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -56,27 +69,27 @@ class MyOrderListApi(APIView):
             orders = selectors.orders_in_progress_for_customer(customer_id=request.user.pk).prefetch_related("events")
         else:
             orders = selectors.orders_for_customer(customer_id=request.user.pk)[:200]
-        return Response(CustomerOrderSerializer(orders, many=True).data)
+        return Response(_order_data(request, orders, many=True))
 
 
 class MyOrderDetailApi(APIView):
     @extend_schema(operation_id="my_order_detail", responses={200: CustomerOrderSerializer, 404: ErrorSerializer}, tags=["customer"])
     def get(self, request, public_id):
-        return Response(CustomerOrderSerializer(selectors.order_for_customer(customer_id=request.user.pk, public_id=public_id)).data)
+        return Response(_order_data(request, selectors.order_for_customer(customer_id=request.user.pk, public_id=public_id)))
 
 
 class MyOrderApproveApi(APIView):
     @extend_schema(operation_id="my_order_approve", request=None, responses={200: CustomerOrderSerializer, 404: ErrorSerializer, 409: ErrorSerializer}, tags=["customer"])
     def post(self, request, public_id):
         order = services.order_approve(customer_id=request.user.pk, public_id=public_id)
-        return Response(CustomerOrderSerializer(order).data)
+        return Response(_order_data(request, order))
 
 
 class MyOrderCancelApi(APIView):
     @extend_schema(operation_id="my_order_cancel", request=None, responses={200: CustomerOrderSerializer, 404: ErrorSerializer, 409: ErrorSerializer}, tags=["customer"])
     def post(self, request, public_id):
         order = services.order_cancel_by_customer(customer_id=request.user.pk, public_id=public_id)
-        return Response(CustomerOrderSerializer(order).data)
+        return Response(_order_data(request, order))
 
 
 class CommerceEventApi(APIView):

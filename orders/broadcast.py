@@ -9,7 +9,8 @@ import asyncio
 import logging
 import os
 import threading
-from typing import TypedDict
+import time
+from typing import NotRequired, TypedDict
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 class OrderUpdateMessage(TypedDict):
     type: str  # "order.update": the consumer's handler name
     order: dict
+    # Unix time (seconds) stamped right after the commit: the page's live lag is measured from it.
+    committed_at: NotRequired[float]
 
 
 def customer_group(customer_id: int) -> str:
@@ -74,4 +77,4 @@ def send_to_customer(customer_id: int, message: OrderUpdateMessage) -> None:
 
 
 def broadcast_on_commit(customer_id: int, message: OrderUpdateMessage) -> None:
-    transaction.on_commit(lambda: send_to_customer(customer_id, message))
+    transaction.on_commit(lambda: send_to_customer(customer_id, {**message, "committed_at": time.time()}))

@@ -144,4 +144,5 @@ def test_the_devices_page_shows_last_seen_and_battery(client, customer):
     )
     client.force_login(customer)
     html = client.get("/devices/").content.decode()
-    assert "Last seen: 2026-03-04 10:30" in html and "battery 42%" in html
+    assert '<dt>Last seen</dt><dd><time datetime="2026-03-04T10:30' in html and "Mar 4, 10:30</time>" in html
+    assert "<dt>Battery</dt><dd>42%</dd>" in html

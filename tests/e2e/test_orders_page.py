@@ -1,4 +1,5 @@
-"""The customer signs in, presses the button, finds the held order and removes it."""
+"""Without JavaScript: the customer signs in, presses the button, reloads, finds the held
+order and removes it with the plain form."""
 
 import uuid
 
@@ -11,7 +12,8 @@ from orders.models import Order, OrderStatus
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(120)
-def test_customer_signs_in_sees_the_pressed_order_and_removes_it(live_server, page, artifacts, customer, button):
+def test_without_javascript_the_plain_forms_remove_the_pressed_order(live_server, page_without_js, artifacts, customer, button):
+    page = page_without_js
     # given a customer who signs in with e-mail and password
     EmailAddress.objects.create(user=customer, email=customer.email, verified=True, primary=True)
     page.goto(f"{live_server.url}/accounts/login/")
@@ -34,7 +36,7 @@ def test_customer_signs_in_sees_the_pressed_order_and_removes_it(live_server, pa
     # then the held order is there, and Remove cancels it
     card = page.locator("article.card", has_text="Laundry Pods")
     assert card.is_visible()
-    page.screenshot(path=str(artifacts / "orders-page-held.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "orders-page-held-no-js.png"), full_page=True)
     card.get_by_role("button", name="Remove").click()
     page.wait_for_url(f"{live_server.url}/orders/")
     assert page.get_by_text("Removed: no order will be placed.").is_visible()

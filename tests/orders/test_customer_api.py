@@ -13,7 +13,7 @@ from tests.factories import ProductFactory, make_order
 
 ORDER_KEYS = {
     "id", "status", "product", "quantity", "unit_price", "total", "source", "device_serial",
-    "hold_until", "version", "created_at", "timeline",
+    "hold_until", "version", "created_at", "timeline", "filtered_presses",
 }  # fmt: skip
 
 
