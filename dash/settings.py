@@ -100,12 +100,12 @@ CACHES = {
         "KEY_PREFIX": "dash",
     }
 }
-# The pub/sub layer: a group send is one PUBLISH (the core layer's is three or four commands
-# and a Lua script, and most customers have no page open). Delivery is at-most-once either way;
-# the live page refetches on (re)connect and on a version gap.
+# The core layer: group membership lives in Redis, so a page whose socket has just joined gets
+# the next message for sure. (The pub/sub layer's group send is one PUBLISH, but a message
+# published while the SUBSCRIBE is still on its way is lost: the live e2e test caught it.)
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "dash:ch"},
     }
 }
@@ -129,12 +129,14 @@ CELERY_TASK_ROUTES = {
     "orders.tasks.advance_simulated_commerce": {"queue": "sweeps"},
     "orders.tasks.resubmit_stalled_orders": {"queue": "sweeps"},
     "devices.tasks.prune_device_events": {"queue": "sweeps"},
+    "orders.tasks.send_order_notices": {"queue": "sweeps"},
 }
 CELERY_BEAT_SCHEDULE = {
     "release-due-orders": {"task": "orders.tasks.release_due_orders", "schedule": 1.0, "options": {"expires": 10}},
     "advance-simulated-commerce": {"task": "orders.tasks.advance_simulated_commerce", "schedule": 2.0, "options": {"expires": 10}},
     "resubmit-stalled-orders": {"task": "orders.tasks.resubmit_stalled_orders", "schedule": 30.0, "options": {"expires": 60}},
     "prune-device-events": {"task": "devices.tasks.prune_device_events", "schedule": 600.0, "options": {"expires": 600}},
+    "send-order-notices": {"task": "orders.tasks.send_order_notices", "schedule": 5.0, "options": {"expires": 30}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -172,6 +174,10 @@ else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 DEFAULT_FROM_EMAIL = env("DASH_FROM_EMAIL", default="Dash <orders@dash.local>")
 # Links in e-mails point here.
+# Order notices are read from the timeline by a sweep: entries younger than the lag wait for
+# the next run (so none is skipped while its transaction commits); older than the max age, none is sent.
+DASH_NOTICE_LAG_SECONDS = env.float("DASH_NOTICE_LAG_SECONDS", default=3.0)
+DASH_NOTICE_MAX_AGE_HOURS = env.float("DASH_NOTICE_MAX_AGE_HOURS", default=24.0)
 DASH_SITE_URL = env("DASH_SITE_URL", default=f"http://127.0.0.1:{env('PORT', default='8000')}")
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -118,3 +118,14 @@ class CustomerSettings(models.Model):
 
     def __str__(self) -> str:
         return f"settings of customer {self.customer_id}"
+
+
+class NoticeCursor(models.Model):
+    """How far the order-notice sweep has read the timeline (`OrderEvent` ids)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_id}"

@@ -17,7 +17,6 @@ from dash.hotpath import hot_cursor
 from orders.broadcast import broadcast_on_commit
 from orders.errors import OrderStateError, SettingsError
 from orders.models import IN_PROGRESS, IN_PROGRESS_SQL, CustomerSettings, Order, OrderEvent, OrderSource, OrderStatus
-from orders.notices import notice_on_commit
 from orders.selectors import customer_hold_seconds, order_summary, summary_of
 from partners.models import Product
 
@@ -62,29 +61,6 @@ def _transition(order: Order, *, to: str, actor: str, reason: str = "", fields: 
     _record(order, from_status=from_status, actor=actor, reason=reason, at=now)
     log.info("order_transition order=%s from=%s to=%s actor=%s", order.public_id, from_status, to, actor)
     return order
-
-
-def _minutes(seconds: int) -> str:
-    if seconds < 60:
-        return f"{seconds} seconds"
-    minutes = round(seconds / 60)
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"
-
-
-def _notify_on_commit(*, kind: str, customer_id: int, public_id, name: str, quantity: int, hold_seconds: int = 0) -> None:
-    """The customer's e-mail notice for an order that was placed, released or delivered
-    (queued after commit; notices.notice_send honours the customer's setting)."""
-    what = f"{quantity} × {name}"
-    link = f"/orders/#order-{public_id}"
-    if kind == "order_placed":
-        when = f"in {_minutes(hold_seconds)}" if hold_seconds else "at once"
-        subject, lines = f"Order placed: {what}", [f"A new order for {what} was placed.", f"It goes to the shop {when} unless you remove it."]
-        label = "Review this order"
-    elif kind == "order_released":
-        subject, lines, label = f"On its way to the shop: {what}", [f"Your order for {what} was released to the shop."], "Follow this order"
-    else:
-        subject, lines, label = f"Delivered: {what}", [f"Your order for {what} was delivered."], "See your orders"
-    notice_on_commit(customer_id=customer_id, kind=kind, subject=subject, lines=lines, link=link, link_label=label)
 
 
 def _hold_seconds(*, customer_id: int, hold_seconds: int | None) -> int:
@@ -146,7 +122,6 @@ def order_place(
                 updated_at=now,
             )
             _record(order, from_status="", actor=actor, reason=reason or f"placed from {source}", at=now)
-            _notify_on_commit(kind="order_placed", customer_id=customer_id, public_id=public_id, name=product.name, quantity=quantity, hold_seconds=hold)
             if hold == 0:
                 _nudge_release_on_commit(order.pk)
             log.info("order_placed order=%s device=%s customer=%s", public_id, device_serial, customer_id)
@@ -221,7 +196,6 @@ def order_release(*, order_id: int, actor: str, reason: str = "hold ended") -> O
         raise OrderStateError("not_held", f"Only a held order can be released; this one is {order.status}.")
     order.released_at = timezone.now()
     _transition(order, to=OrderStatus.RELEASING, actor=actor, reason=reason, fields=("released_at",))
-    _notify_on_commit(kind="order_released", customer_id=order.customer_id, public_id=order.public_id, name=order.product.name, quantity=order.quantity)
     _submit_on_commit(order.pk)
     return order
 
@@ -239,10 +213,6 @@ def orders_release_due(*, batch: int | None = None, now: datetime | None = None)
         released += len(ids)
         if len(ids) < batch:
             return released
-
-
-# The transitions a customer hears about by e-mail (besides a new order).
-_NOTIFIED = {OrderStatus.RELEASING: "order_released", OrderStatus.DELIVERED: "order_delivered"}
 
 
 def _transition_many(candidates, *, batch: int, to: str, actor: str, reason: str, stamp: str | None = None) -> list[int]:
@@ -277,8 +247,6 @@ def _transition_many(candidates, *, batch: int, to: str, actor: str, reason: str
                 version=row["version"] + 1,
             )
             broadcast_on_commit(row["customer_id"], {"type": "order.update", "order": summary})
-            if to in _NOTIFIED:
-                _notify_on_commit(kind=_NOTIFIED[to], customer_id=row["customer_id"], public_id=row["public_id"], name=row["product__name"], quantity=row["quantity"])
             log.info("order_transition order=%s from=%s to=%s actor=%s", row["public_id"], row["status"], to, actor)
     return ids
 
@@ -294,7 +262,6 @@ def order_approve(*, customer_id: int, public_id) -> Order:
         raise OrderStateError("not_held", f"This order is already {order.get_status_display().lower()}.")
     order.released_at = timezone.now()
     _transition(order, to=OrderStatus.RELEASING, actor="customer", reason="approved by customer", fields=("released_at",))
-    _notify_on_commit(kind="order_released", customer_id=customer_id, public_id=order.public_id, name=order.product.name, quantity=order.quantity)
     _submit_on_commit(order.pk)
     return order
 
@@ -441,10 +408,7 @@ def order_apply_commerce_status(*, public_id, status: str, reason: str = "") -> 
         order.delivered_at = now
         order.shipped_at = order.shipped_at or now
         fields = ("delivered_at", "shipped_at")
-    _transition(order, to=status, actor="commerce", reason=reason or f"shop reports {status}", fields=fields)
-    if status == OrderStatus.DELIVERED:
-        _notify_on_commit(kind="order_delivered", customer_id=order.customer_id, public_id=order.public_id, name=order.product.name, quantity=order.quantity)
-    return order
+    return _transition(order, to=status, actor="commerce", reason=reason or f"shop reports {status}", fields=fields)
 
 
 

@@ -70,3 +70,11 @@ def send_notice(*, customer_id: int, kind: str, subject: str, lines: list[str], 
     from orders.notices import notice_send
 
     notice_send(customer_id=customer_id, kind=kind, subject=subject, lines=lines, link=link, link_label=link_label)
+
+
+@shared_task(ignore_result=True)
+def send_order_notices() -> int:
+    """Beat, every few seconds: the e-mail notices of new timeline entries (see orders.notices)."""
+    from orders.notices import order_notices_send
+
+    return order_notices_send()

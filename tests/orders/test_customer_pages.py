@@ -2,13 +2,15 @@
 the site's look, and the e-mail notices the lifecycle sends."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
-from dash.celery import app as celery_app
 from orders.models import CustomerSettings, Order, OrderStatus
-from orders.services import customer_settings_update, order_apply_commerce_status, order_release
+from orders.notices import order_notices_send
+from orders.services import customer_settings_update, order_apply_commerce_status, order_release, order_submit
 from tests.factories import ProductFactory, make_button, make_order
 
 
@@ -145,52 +147,73 @@ def test_password_reset_mails_a_link(client, customer):
 # --- E-mail notices --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def eager_tasks():
-    """Tasks run in-process when queued (the real task functions, without a worker)."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
+def _sweep() -> int:
+    """The notice sweep, as beat runs it, once the timeline entries are past the lag."""
+    return order_notices_send(now=timezone.now() + timedelta(seconds=60))
 
 
-@pytest.mark.django_db
-def test_a_new_order_mails_a_review_link_then_release_and_delivery_mail_too(
-    customer, product, press, eager_tasks, django_capture_on_commit_callbacks, settings
-):
+@pytest.mark.django_db(transaction=True)
+def test_a_new_order_mails_a_review_link_then_release_and_delivery_mail_too(customer, product, press, settings):
     settings.DASH_SITE_URL = "https://dash.example.test"
     button = make_button(customer=customer, product=product, hold_seconds=600)
     # when a press places an order
-    with django_capture_on_commit_callbacks(execute=True):
-        press(button, "p-1")
-        press(button, "p-2")  # filtered: no second mail
+    press(button, "p-1")
+    press(button, "p-2")  # filtered: no second mail
     order = Order.objects.get()
+    assert mail.outbox == []  # nothing on the press path: the sweep sends
     # then one mail with a link to review it
+    assert _sweep() == 1
     assert [m.subject for m in mail.outbox] == ["Dash: Order placed: 1 × Laundry Pods"]
     assert f"https://dash.example.test/orders/#order-{order.public_id}" in mail.outbox[0].body
     assert "goes to the shop in 10 minutes unless you remove it" in mail.outbox[0].body
+    assert _sweep() == 0  # sent once
     # and when it is released and delivered
-    with django_capture_on_commit_callbacks(execute=True):
-        order_release(order_id=order.pk, actor="system")
-    with django_capture_on_commit_callbacks(execute=True):
-        order_apply_commerce_status(public_id=order.public_id, status=OrderStatus.DELIVERED)
+    order_release(order_id=order.pk, actor="system")
+    order_submit(order_id=order.pk)
+    order_apply_commerce_status(public_id=order.public_id, status=OrderStatus.SHIPPED)
+    order_apply_commerce_status(public_id=order.public_id, status=OrderStatus.DELIVERED)
+    assert _sweep() == 2
     assert [m.subject for m in mail.outbox][1:] == ["Dash: On its way to the shop: 1 × Laundry Pods", "Dash: Delivered: 1 × Laundry Pods"]
 
 
-@pytest.mark.django_db
-def test_the_release_sweep_mails_each_released_order(customer, eager_tasks, django_capture_on_commit_callbacks):
+@pytest.mark.django_db(transaction=True)
+def test_the_release_sweep_mails_each_released_order(customer):
     from orders.services import orders_release_due
 
     for _ in range(2):
         make_order(customer=customer, product=ProductFactory(), hold_seconds=0)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert orders_release_due() == 2
-    assert sorted(m.subject.split(":")[1].strip() for m in mail.outbox) == ["On its way to the shop", "On its way to the shop"]
+    assert orders_release_due() == 2
+    assert _sweep() == 4
+    assert sorted(m.subject.split(":")[1].strip() for m in mail.outbox) == ["On its way to the shop"] * 2 + ["Order placed"] * 2
 
 
-@pytest.mark.django_db
-def test_no_mail_when_notices_are_off(customer, product, press, eager_tasks, django_capture_on_commit_callbacks):
+@pytest.mark.django_db(transaction=True)
+def test_no_mail_when_notices_are_off(customer, product, press):
     customer_settings_update(customer_id=customer.pk, email_notices=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        press(make_button(customer=customer, product=product), "p-1")
-    assert Order.objects.count() == 1 and mail.outbox == []
+    press(make_button(customer=customer, product=product), "p-1")
+    assert Order.objects.count() == 1
+    assert _sweep() == 0 and mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entries_younger_than_the_lag_wait_for_the_next_sweep(customer, product, press, settings):
+    settings.DASH_NOTICE_LAG_SECONDS = 30
+    press(make_button(customer=customer, product=product), "p-1")
+    assert order_notices_send() == 0
+    assert order_notices_send(now=timezone.now() + timedelta(seconds=31)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mail_server_that_fails_keeps_the_notices_for_the_next_sweep(customer, product, press, monkeypatch):
+    press(make_button(customer=customer, product=product), "p-1")
+    from django.core.mail.backends.locmem import EmailBackend
+
+    def down(self, messages):
+        raise OSError("mail server down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(EmailBackend, "send_messages", down)
+        with pytest.raises(OSError):
+            _sweep()
+    assert _sweep() == 1
+    assert len(mail.outbox) == 1
