@@ -267,6 +267,14 @@ def _ref_summary(ref: OrderRef, ctx: IntakeContext) -> dict:
 
 
 def _decide_and_record(ctx: IntakeContext, event: DeviceEventInput, now: datetime) -> IntakeAnswer:
+    if event.type == "scan" and ctx.kind == DeviceKind.WAND:
+        from devices.scan import scan_decide  # off the press path
+
+        return scan_decide(ctx, event, now, record=_record)
+    if event.type == "voice":
+        raise IntakeError(
+            415, "unsupported_media_type", "Send a voice event as multipart/form-data with the clip in an 'audio' file field."
+        )
     if event.type != "press" or ctx.kind != DeviceKind.BUTTON:
         raise IntakeError(
             422,

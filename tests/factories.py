@@ -82,3 +82,19 @@ def make_order(*, customer, product, quantity: int = 1, hold_seconds: int | None
         )
     assert result.created, "an order for this customer and product is already in progress"
     return result.order
+
+
+def make_wand(*, customer=None, hold_seconds: int | None = None, paused: bool = False) -> Device:
+    """A wand (scans and voice) with a known token (`device.token`), claimed when a customer is given."""
+    creds = credentials.new_credentials(DeviceKind.WAND)
+    device = Device.objects.create(
+        serial=creds.serial,
+        kind=DeviceKind.WAND,
+        claim_code=creds.claim_code,
+        token_hash=creds.token_hash,
+        customer=customer,
+        hold_seconds=hold_seconds,
+        paused=paused,
+    )
+    device.token = creds.token
+    return device
