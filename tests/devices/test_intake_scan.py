@@ -5,7 +5,7 @@ from stdnum import ean
 
 from devices.models import DeviceEvent
 from orders.models import Order, OrderStatus
-from tests.factories import ProductFactory, make_button, make_wand, make_order
+from tests.factories import ProductFactory, make_button, make_order, make_wand
 
 
 @pytest.fixture
