@@ -53,6 +53,7 @@ lint: venv
 system-deps:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { $(call APT_INSTALL,postgresql); }
 	@command -v chromium >/dev/null 2>&1 || { $(call APT_INSTALL,chromium); }
+	@command -v espeak-ng >/dev/null 2>&1 && command -v sox >/dev/null 2>&1 || { $(call APT_INSTALL,espeak-ng sox); }
 
 test: venv system-deps
 	$(PY) -m dash.localstack run -- $(PY) -m pytest tests $(PYTEST_ARGS)

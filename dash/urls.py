@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from dash.health import healthz
 from devices import apis as device_apis
+from devices.voice import apis as voice_apis
 from orders import apis as order_apis
 
 api_v1 = [
@@ -22,6 +23,11 @@ api_v1 = [
     path("me/devices/<str:serial>/pause", device_apis.MyDevicePauseApi.as_view(), name="my-device-pause"),
     path("me/devices/<str:serial>/unpause", device_apis.MyDeviceUnpauseApi.as_view(), name="my-device-unpause"),
     path("commerce/events", order_apis.CommerceEventApi.as_view(), name="commerce-events"),
+    path("me/voice", voice_apis.MyVoiceClipListApi.as_view(), name="my-voice-clips"),
+    path("me/voice/<uuid:public_id>/confirm", voice_apis.MyVoiceClipConfirmApi.as_view(), name="my-voice-clip-confirm"),
+    path("me/voice/<uuid:public_id>/choose", voice_apis.MyVoiceClipChooseApi.as_view(), name="my-voice-clip-choose"),
+    path("me/voice/<uuid:public_id>/discard", voice_apis.MyVoiceClipDiscardApi.as_view(), name="my-voice-clip-discard"),
+    path("me/voice/<uuid:public_id>/audio", voice_apis.MyVoiceClipAudioApi.as_view(), name="my-voice-clip-audio"),
 ]
 
 urlpatterns = [

@@ -54,7 +54,13 @@ def parse_event(raw: bytes, content_type: str) -> DeviceEventInput:
         raise IntakeError(400, "malformed", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise IntakeError(400, "malformed", "The body must be a JSON object.")
-    errors: dict[str, list[str]] = {}
+    return event_of(data)
+
+
+def event_of(data: dict, *, extra_errors: dict | None = None, content_hash: str = "") -> DeviceEventInput:
+    """Validate an event's fields (a JSON body, or a multipart form's fields plus the hash of
+    its file in `content_hash`). Raises a 400 with every field error."""
+    errors: dict[str, list[str]] = dict(extra_errors or {})
     event_id = data.get("event_id")
     if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
         errors["event_id"] = ["Required: 1-64 characters of A-Z a-z 0-9 . _ : -"]
@@ -73,7 +79,7 @@ def parse_event(raw: bytes, content_type: str) -> DeviceEventInput:
     if errors:
         raise IntakeError(400, "malformed", "The event has invalid fields.", fields=errors)
     # The same event sent again may differ in key order or spacing, not in content.
-    body_hash = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    body_hash = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS) + content_hash.encode()).hexdigest()
     return DeviceEventInput(event_id=event_id, type=event_type, occurred_at=occurred_at, payload=data, body_hash=body_hash)
 
 

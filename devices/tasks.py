@@ -7,3 +7,19 @@ from devices import services
 def prune_device_events() -> int:
     """Beat: delete device events past DASH_EVENT_RETENTION_HOURS."""
     return services.device_events_prune()
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=3)
+def transcribe_voice_clip(self, clip_id: int) -> None:
+    """Transcribe a wand's clip and settle its outcome (safe to run twice)."""
+    from devices.voice.services import voice_clip_transcribe
+
+    voice_clip_transcribe(clip_id=clip_id)
+
+
+@shared_task(ignore_result=True)
+def prune_voice_clips() -> int:
+    """Beat: delete voice clips past DASH_VOICE_RETENTION_DAYS (file and row)."""
+    from devices.voice.services import voice_clips_prune
+
+    return voice_clips_prune()
