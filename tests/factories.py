@@ -98,3 +98,33 @@ def make_wand(*, customer=None, hold_seconds: int | None = None, paused: bool = 
     )
     device.token = creds.token
     return device
+
+
+def make_voice_clip(*, device, products=(), status: str = "needs_confirmation", propose: bool = True, audio_name: str = "", event_id: str | None = None):
+    """A settled voice clip as the transcription leaves it: `products` are its candidates,
+    best first; with `propose`, an order for the first one waits for confirmation."""
+    import uuid as _uuid
+
+    from django.utils import timezone
+
+    from devices.models import VoiceClip
+
+    order = None
+    if propose and products and status == "needs_confirmation":
+        with transaction.atomic():
+            order = order_place(
+                customer_id=device.customer_id, product=products[0], quantity=1, source="voice", actor="test", device_serial=device.serial, needs_confirmation=True
+            ).order
+    return VoiceClip.objects.create(
+        device=device,
+        customer_id=device.customer_id,
+        event_id=event_id or f"v-{_uuid.uuid4().hex[:12]}",
+        audio_name=audio_name,
+        seconds=1.5,
+        status=status,
+        transcript="buy some " + (products[0].name.lower() if products else "thingummy"),
+        confidence=0.5,
+        candidates=[{"sku": p.sku, "name": p.name, "score": 90.0 - i} for i, p in enumerate(products)],
+        order=order,
+        received_at=timezone.now(),
+    )
