@@ -18,6 +18,7 @@ from devices.voice.recognizer import LEADS, MEASURES, Transcript, Vocabulary
 CONFIDENT_POSTERIOR = 0.95
 CONFIDENT_MARGIN = 0.85  # another product's best path must score below this share of the best
 CANDIDATE_SCORE = 60.0  # rapidfuzz score (0-100) for a product to be offered as a candidate
+ALTERNATIVE_SCORE = 90.0  # a lattice alternative as likely as the best path ranks like a 90 fuzzy match
 MAX_CANDIDATES = 3
 
 _CARRIER_WORDS = {w for phrase in (*LEADS, *MEASURES, "please") for w in phrase.split()}
@@ -56,7 +57,7 @@ def match_transcript(transcript: Transcript, vocabulary: Vocabulary) -> Match:
     # Products the decoder found nearly as likely are offered too (they sound alike).
     for phrase, relative in transcript.alternatives:
         for sku in vocabulary.phrases.get(phrase, ()):
-            scored.setdefault(sku, CANDIDATE_SCORE * relative)
+            scored[sku] = max(scored.get(sku, 0.0), ALTERNATIVE_SCORE * relative)
     ranked = sorted(((sku, score) for sku, score in scored.items() if score >= CANDIDATE_SCORE), key=lambda c: (-c[1], c[0]))
     candidates = tuple(Candidate(sku=sku, score=round(score, 1)) for sku, score in ranked[:MAX_CANDIDATES])
     if not candidates:

@@ -154,7 +154,9 @@ def grammar_of(vocabulary: Vocabulary) -> str:
 class Transcript:
     text: str  # what was heard
     item: str  # the catalog phrase heard, or "" when the speech had no complete parse
-    posterior: float  # the decoder's posterior probability of `text` (0-1)
+    # The lattice posterior of the item's words (the least sure of them, 0-1): how sure the
+    # decoder is of the product, whatever it made of the carrier words around it.
+    posterior: float
     # Other catalog phrases the lattice holds, best first, with their path score relative
     # to the best path's (1.0 = as likely; lower = less).
     alternatives: tuple[tuple[str, float], ...] = ()
@@ -194,6 +196,11 @@ class Recognizer:
             hyp = self.decoder.hyp()
             if hyp is None or not hyp.hypstr:
                 return Transcript(text="", item="", posterior=0.0)
+            segments = [
+                (re.sub(r"\(\d+\)$", "", seg.word), seg.prob)
+                for seg in (self.decoder.seg() or ())
+                if seg.word not in ("<s>", "</s>", "<sil>")
+            ]
             paths = [(path.hypstr, path.score) for _, path in zip(range(NBEST), self.decoder.nbest())]
         item = self.item_of(hyp.hypstr.split())
         alternatives: dict[str, float] = {}
@@ -201,7 +208,7 @@ class Recognizer:
             other = self.item_of(text.split())
             if other and other != item and other not in alternatives and hyp.score > 0:
                 alternatives[other] = min(1.0, score / hyp.score)
-        return Transcript(text=hyp.hypstr, item=item, posterior=float(hyp.prob), alternatives=tuple(alternatives.items()))
+        return Transcript(text=hyp.hypstr, item=item, posterior=_item_posterior(segments, item), alternatives=tuple(alternatives.items()))
 
     def item_of(self, words: list[str]) -> str:
         """The longest catalog phrase the words end with (before "please"), or ""."""
@@ -211,6 +218,18 @@ class Recognizer:
             if candidate in self.vocabulary.phrases:
                 return candidate
         return ""
+
+
+def _item_posterior(segments: list[tuple[str, float]], item: str) -> float:
+    if not item:
+        return 0.0
+    words = [word for word, _ in segments]
+    if words and words[-1] == "please":
+        segments = segments[:-1]
+    tail = segments[-len(item.split()) :]
+    if [word for word, _ in tail] != item.split():
+        return 0.0
+    return float(min(prob for _, prob in tail))
 
 
 _recognizers: dict[str, Recognizer] = {}
