@@ -11,7 +11,7 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := dash.settings
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv run test lint bench migrate seed system-deps
+.PHONY: help venv run test lint bench migrate seed system-deps bench-voice
 
 # What the tests need from the system: PostgreSQL server binaries and Chromium (Debian packages).
 APT_INSTALL = if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
@@ -21,6 +21,7 @@ help:
 	@echo "make run    - install into .venv, migrate, load the demo and serve http://127.0.0.1:$(PORT)"
 	@echo "make test   - the whole suite on a throwaway PostgreSQL + Redis, then ruff"
 	@echo "make bench  - the device API under an open-model load on the production-like stack"
+	@echo "make bench-voice - spoken orders (espeak-ng, clean and noisy) through upload, worker and matching"
 
 $(VENV)/.installed: requirements.txt
 	@if [ -z "$(PYTHON_BOOT)" ]; then echo "Python >= 3.12 is needed (Django 6). Install python3.12 (e.g. pyenv install 3.12) and retry."; exit 1; fi
@@ -61,3 +62,6 @@ test: venv system-deps
 
 bench: venv
 	$(PY) -m bench.device_api $(BENCH_ARGS)
+
+bench-voice: venv system-deps
+	$(PY) -m dash.localstack run -- $(PY) -m bench.voice $(BENCH_VOICE_ARGS)

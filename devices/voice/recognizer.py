@@ -122,8 +122,10 @@ def spoken_phrases(*, name: str, aliases: list[str]) -> list[str]:
     ("Laundry Pods, Fresh Linen, 42 ct" -> "laundry pods"), as pronounceable words."""
     phrases = []
     for text in [*aliases, name.split(",")[0]]:
-        words = [w for w in normalize(text) if pronounce(w) is not None]
-        if words:
+        words = normalize(text)
+        # A phrase with a word we cannot pronounce is left out whole: cut short, it could
+        # name another product ("unscented laundry pods" is not "laundry pods").
+        if words and all(pronounce(w) is not None for w in words):
             phrases.append(" ".join(words))
     return list(dict.fromkeys(phrases))
 
