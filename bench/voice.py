@@ -97,6 +97,12 @@ def main() -> int:
     parser.add_argument("--noise", type=float, default=0.08, help="pink noise amplitude for the noisy clips (0 = none)")
     parser.add_argument("--voices", default=",".join(VOICES))
     parser.add_argument("--speeds", default=",".join(map(str, SPEEDS)))
+    parser.add_argument(
+        "--history",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the sampled products were delivered to the customer before (reorders)",
+    )
     args = parser.parse_args()
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
@@ -229,6 +235,20 @@ def run(args, workdir, port, token, customer, voice, VoiceClip, Order, IN_PROGRE
                 synthesize(text, voices[j % len(voices)], speeds[0], workdir / f"o{j}.wav", noise=0),
             )
         )
+
+    if args.history:
+        # The sampled products are the customer's usual ones: each was delivered before, so a
+        # confident match may be placed directly (a first voice order of a product always asks).
+        from django.db import transaction
+
+        from orders.models import OrderStatus
+        from orders.services import order_place
+        from partners.models import Product
+
+        for product in Product.objects.filter(sku__in=[p.sku for p in sample]):
+            with transaction.atomic():
+                order = order_place(customer_id=customer.pk, product=product, quantity=1, source="web", actor="bench")
+            Order.objects.filter(pk=order.order.pk).update(status=OrderStatus.DELIVERED)
 
     url = f"http://127.0.0.1:{port}/api/v1/device/events"
     headers = {"Authorization": f"Device {token}"}

@@ -56,3 +56,8 @@ def orders_stalled_in_releasing(*, older_than: timedelta) -> list[int]:
     cutoff = timezone.now() - older_than
     return list(Order.objects.filter(status=OrderStatus.RELEASING, updated_at__lt=cutoff).values_list("pk", flat=True)[:500])
 
+
+
+def customer_has_received(*, customer_id: int, product_id: int) -> bool:
+    """Whether the customer has had this product delivered before (a reorder)."""
+    return Order.objects.filter(customer_id=customer_id, product_id=product_id, status=OrderStatus.DELIVERED).exists()

@@ -10,7 +10,7 @@ from devices.voice.recognizer import recognizer_for
 from devices.voice.services import catalog_vocabulary, voice_clip_transcribe
 from orders.models import Order, OrderStatus
 from tests.devices.test_voice_intake import spoken
-from tests.factories import ProductFactory, make_wand
+from tests.factories import ProductFactory, make_order, make_wand
 
 
 @pytest.fixture
@@ -57,27 +57,42 @@ def _poll(client, wand, event_id: str) -> dict:
     return orjson.loads(client.get(f"/api/v1/device/events/{event_id}", HTTP_AUTHORIZATION=f"Device {wand.token}").content)
 
 
+def _delivered_before(customer, product) -> None:
+    order = make_order(customer=customer, product=product)
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.DELIVERED)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_clear_spoken_order_is_placed_and_the_outcome_is_polled(client, wand, catalog, voice_storage):
-    # given an uploaded clip
+def test_a_clear_spoken_reorder_is_placed_and_the_outcome_is_polled(client, customer, wand, catalog, voice_storage):
+    # given the customer has had plastic wrap before, and says so
+    _delivered_before(customer, catalog["wrap"])
     first = _upload(client, wand, "v-wrap", "get me some plastic wrap")
     assert first.status_code == 202
     # when the task runs (twice: a redelivered task changes nothing)
     clip = voice_clip_transcribe(clip_id=VoiceClip.objects.get().pk)
     voice_clip_transcribe(clip_id=clip.pk)
     # then the order is placed for the spoken product, and the device sees the outcome
-    order = Order.objects.get()
-    assert (order.product_id, order.status, order.source, order.device_serial) == (
-        catalog["wrap"].pk,
-        OrderStatus.HELD,
-        "voice",
-        wand.serial,
-    )
+    order = Order.objects.get(status=OrderStatus.HELD)
+    assert (order.product_id, order.source, order.device_serial) == (catalog["wrap"].pk, "voice", wand.serial)
     assert "plastic wrap" in clip.transcript
     answer = _poll(client, wand, "v-wrap")
     assert (answer["outcome"], answer["order"]["id"]) == ("order_placed", str(order.public_id))
     assert DeviceEvent.objects.get().outcome == "order_placed"
     assert _upload(client, wand, "v-wrap", "get me some plastic wrap").status_code == 202  # replay: still processing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_spoken_order_of_a_product_asks_for_confirmation(client, customer, wand, catalog, voice_storage):
+    _upload(client, wand, "v-new", "get me some plastic wrap")
+    clip = voice_clip_transcribe(clip_id=VoiceClip.objects.get().pk)
+    assert clip.status == "needs_confirmation"
+    assert clip.candidates[0]["sku"] == catalog["wrap"].sku
+    order = Order.objects.get()
+    assert (order.status, order.product_id, order.hold_until) == (OrderStatus.NEEDS_CONFIRMATION, catalog["wrap"].pk, None)
+    answer = _poll(client, wand, "v-new")
+    assert (answer["outcome"], answer["order"]["status"]) == ("needs_confirmation", "needs_confirmation")
+    client.force_login(customer)
+    assert f"Did you mean {catalog['wrap'].name}?" in client.get("/orders/").content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
