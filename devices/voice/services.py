@@ -55,6 +55,12 @@ def voice_event_ingest(*, token: str | None, fields: dict[str, str], audio: byte
             headers={"Retry-After": str(decision.retry_after)},
         )
     data = {key: value for key, value in fields.items() if key in FORM_FIELDS}
+    if data.get("type") != "voice":
+        if device_for_token(token_hash=token_hash) is None:
+            raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
+        raise IntakeError(
+            415, "unsupported_media_type", "Only voice events are sent as multipart/form-data; send others as application/json."
+        )
     missing = {} if audio is not None else {"audio": ["Required: the spoken order as a WAV, FLAC or OGG file."]}
     audio_hash = hashlib.sha256(audio or b"").hexdigest()
     try:
@@ -63,10 +69,6 @@ def voice_event_ingest(*, token: str | None, fields: dict[str, str], audio: byte
         if device_for_token(token_hash=token_hash) is None:
             raise IntakeError(401, "unauthorized", "Unknown or revoked device token.") from None
         raise
-    if event.type != "voice":
-        raise IntakeError(
-            415, "unsupported_media_type", "Only voice events are sent as multipart/form-data; send others as application/json."
-        )
     ctx = intake_context(token_hash=token_hash, event_id=event.event_id)
     if ctx is None:
         raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
