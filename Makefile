@@ -11,7 +11,7 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := dash.settings
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv run test lint bench migrate seed system-deps appliance-sim test-live
+.PHONY: help venv run test lint bench migrate seed system-deps appliance-sim test-live bench-voice
 
 # What the tests need from the system: PostgreSQL server binaries and Chromium (Debian packages).
 APT_INSTALL = if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
@@ -22,6 +22,7 @@ help:
 	@echo "make test   - the whole suite on a throwaway PostgreSQL + Redis, then ruff"
 	@echo "make bench  - the device API under an open-model load on the production-like stack"
 	@echo "make test-live - the live orders page in Chromium; commit -> browser latency in test-artifacts/"
+	@echo "make bench-voice - spoken orders (espeak-ng, clean and noisy) through upload, worker and matching"
 
 $(VENV)/.installed: requirements.txt
 	@if [ -z "$(PYTHON_BOOT)" ]; then echo "Python >= 3.12 is needed (Django 6). Install python3.12 (e.g. pyenv install 3.12) and retry."; exit 1; fi
@@ -54,6 +55,7 @@ lint: venv
 system-deps:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { $(call APT_INSTALL,postgresql); }
 	@command -v chromium >/dev/null 2>&1 || { $(call APT_INSTALL,chromium); }
+	@command -v espeak-ng >/dev/null 2>&1 && command -v sox >/dev/null 2>&1 || { $(call APT_INSTALL,espeak-ng sox); }
 
 test: venv system-deps
 	$(PY) -m dash.localstack run -- $(PY) -m pytest tests $(PYTEST_ARGS)
@@ -70,3 +72,6 @@ appliance-sim: venv system-deps
 # (commit -> browser update, median and worst over the run).
 test-live: venv system-deps
 	$(PY) -m dash.localstack run -- $(PY) -m pytest tests/e2e/test_live_orders.py -q -s -p no:cacheprovider $(PYTEST_ARGS)
+
+bench-voice: venv system-deps
+	$(PY) -m dash.localstack run -- $(PY) -m bench.voice $(BENCH_VOICE_ARGS)

@@ -273,3 +273,32 @@ CELERY_BEAT_SCHEDULE["check-device-health"] = {
     "options": {"expires": DASH_HEALTH_SWEEP_SECONDS},
 }
 CELERY_BEAT_SCHEDULE["prune-slot-readings"] = {"task": "devices.tasks.prune_slot_readings", "schedule": 3600.0, "options": {"expires": 3600}}
+
+# --- Voice clips (wand) -----------------------------------------------------------------
+# Local files under MEDIA_ROOT by default; DASH_VOICE_STORAGE=s3 keeps them in an S3-compatible
+# bucket through django-storages (AWS S3, MinIO, Ceph ...).
+DASH_VOICE_STORAGE = env("DASH_VOICE_STORAGE", default="local")
+DASH_VOICE_RETENTION_DAYS = env.float("DASH_VOICE_RETENTION_DAYS", default=7)
+if DASH_VOICE_STORAGE == "s3":
+    _voice_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("DASH_VOICE_S3_BUCKET", default="dash-voice"),
+            "endpoint_url": env("DASH_VOICE_S3_ENDPOINT_URL", default=None),
+            "region_name": env("DASH_VOICE_S3_REGION", default=None),
+            "access_key": env("DASH_VOICE_S3_ACCESS_KEY", default=None),
+            "secret_key": env("DASH_VOICE_S3_SECRET_KEY", default=None),
+            "location": "voice",
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    _voice_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(Path(str(MEDIA_ROOT)) / "voice")}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "voice_clips": _voice_storage,
+}
+CELERY_TASK_ROUTES["devices.tasks.prune_voice_clips"] = {"queue": "sweeps"}
+CELERY_BEAT_SCHEDULE["prune-voice-clips"] = {"task": "devices.tasks.prune_voice_clips", "schedule": 3600.0, "options": {"expires": 3600}}

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from dash.health import healthz
 from devices import apis as device_apis
 from devices import appliance_apis
+from devices.voice import apis as voice_apis
 from orders import apis as order_apis
 from orders import views as order_views
 
@@ -27,6 +28,11 @@ api_v1 = [
     path("me/devices/<str:serial>/slots", appliance_apis.MySlotListApi.as_view(), name="my-device-slots"),
     path("me/devices/<str:serial>/slots/<str:name>", appliance_apis.MySlotDetailApi.as_view(), name="my-device-slot"),
     path("me/devices/<str:serial>/slots/<str:name>/order", appliance_apis.MySlotOrderApi.as_view(), name="my-device-slot-order"),
+    path("me/voice", voice_apis.MyVoiceClipListApi.as_view(), name="my-voice-clips"),
+    path("me/voice/<uuid:public_id>/confirm", voice_apis.MyVoiceClipConfirmApi.as_view(), name="my-voice-clip-confirm"),
+    path("me/voice/<uuid:public_id>/choose", voice_apis.MyVoiceClipChooseApi.as_view(), name="my-voice-clip-choose"),
+    path("me/voice/<uuid:public_id>/discard", voice_apis.MyVoiceClipDiscardApi.as_view(), name="my-voice-clip-discard"),
+    path("me/voice/<uuid:public_id>/audio", voice_apis.MyVoiceClipAudioApi.as_view(), name="my-voice-clip-audio"),
 ]
 
 urlpatterns = [

@@ -41,7 +41,11 @@ class DeviceAPIHandler(WSGIHandler):
         return super().resolve_request(request)
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == INTAKE_PATH and environ.get("REQUEST_METHOD") == "POST":
+        if (
+            environ.get("PATH_INFO") == INTAKE_PATH
+            and environ.get("REQUEST_METHOD") == "POST"
+            and not environ.get("CONTENT_TYPE", "").lower().startswith("multipart/")  # voice: the Django view
+        ):
             return self.intake(environ, start_response)
         return super().__call__(environ, start_response)
 

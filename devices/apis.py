@@ -138,6 +138,11 @@ class DeviceEventCreateApi(APIView):
     def dispatch(self, request, *args, **kwargs):
         if request.method != "POST":
             return _json(405, IntakeError(405, "method_not_allowed", "Use POST.").body(), {"Allow": "POST"})
+        if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/form-data"):
+            from devices.voice.apis import voice_intake_answer  # voice: off the press path
+
+            answer = voice_intake_answer(request)
+            return _json(answer.status, answer.body, answer.headers)
         answer = intake_answer(
             authorization=request.META.get("HTTP_AUTHORIZATION", ""), raw=request.body, content_type=request.META.get("CONTENT_TYPE", "")
         )
@@ -170,6 +175,11 @@ class DeviceEventDetailApi(APIView):
 
     @extend_schema(operation_id="device_event_detail", responses={200: DeviceEventAnswerSerializer, 404: ErrorSerializer}, tags=["device"])
     def get(self, request, event_id: str):
+        from devices.voice.selectors import voice_outcome  # a voice event's outcome, once settled
+
+        outcome = voice_outcome(device_id=request.user.pk, event_id=event_id)
+        if outcome is not None:
+            return _json(200, outcome)
         stored = selectors.stored_answer(device_id=request.user.pk, event_id=event_id)
         if stored is None:
             raise exceptions.NotFound()

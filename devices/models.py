@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -123,3 +125,54 @@ class SlotReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slot_id} {self.remaining} @ {self.at}"
+
+
+def voice_clip_storage():
+    """The storage for voice clips (settings.STORAGES["voice_clips"]): local files or S3."""
+    from django.core.files.storage import storages
+
+    return storages["voice_clips"]
+
+
+class VoiceClip(models.Model):
+    """A wand's spoken order: the clip, what was heard, and how it ended.
+
+    Kept apart from the event log (pruned after a day) for the clip's own retention window
+    (DASH_VOICE_RETENTION_DAYS): the device polls its outcome and the customer confirms an
+    uncertain match from here."""
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Processing"
+        ORDER_PLACED = "order_placed", "Order placed"
+        ORDER_IN_PROGRESS = "order_in_progress", "Order already in progress"
+        NEEDS_CONFIRMATION = "needs_confirmation", "Needs confirmation"
+        UNKNOWN_PRODUCT = "unknown_product", "Not in the catalog"
+        CONFIRMED = "confirmed", "Confirmed"
+        CHOSEN = "chosen", "Another product chosen"
+        DISCARDED = "discarded", "Discarded"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="voice_clips")
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="voice_clips")
+    event_id = models.CharField(max_length=64)
+    # The clip's name in voice_clip_storage() (resolved at use: local files or S3 by settings).
+    audio_name = models.CharField(max_length=255, blank=True)
+    seconds = models.FloatField()
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PROCESSING)
+    transcript = models.CharField(max_length=300, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    candidates = models.JSONField(default=list, blank=True, help_text="[{sku, name, score}], best first.")
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="voice_clips")
+    answer_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    answer_body = models.BinaryField(null=True, blank=True)
+    transcription_seconds = models.FloatField(null=True, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["device", "event_id"], name="uniq_voice_clip_device_event")]
+        indexes = [models.Index(fields=["customer", "status"], name="voice_clip_customer_status")]
+
+    def __str__(self) -> str:
+        return f"Voice {self.event_id} ({self.status})"

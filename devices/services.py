@@ -14,7 +14,7 @@ from devices import credentials
 from devices.intake import DeviceEventInput, IntakeError, answer_body, parse_event
 from devices.models import Device, DeviceEvent, DeviceKind
 from devices.selectors import IntakeContext, OrderRef, StoredAnswer, device_for_token, intake_context, stored_answer
-from devices.throttle import throttle_retry_after, throttle_window
+from devices.throttle import ThrottleWindow, throttle_retry_after, throttle_window
 from orders.models import OrderSource
 from orders.selectors import iso, order_summary, summary_of
 from orders.services import order_place
@@ -234,11 +234,7 @@ def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> 
         raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
     if ctx.stored is not None:
         return _replay(ctx.stored, event)  # a retry costs nothing new, so it is never throttled
-    retry_after = throttle_retry_after(window=window, recent=ctx.recent_events, oldest=ctx.oldest_recent_event, now=now)
-    if retry_after is not None:
-        raise IntakeError(
-            429, "throttled", f"Too many events from this device; try again in {retry_after} s.", headers={"Retry-After": str(retry_after)}
-        )
+    intake_throttle(ctx, window=window, now=now)
     try:
         answer = _decide_and_record(ctx, event, now)
     except _DuplicateEvent:
@@ -248,6 +244,15 @@ def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> 
         with hot_cursor() as cursor:
             cursor.execute(_TOUCH_DEVICE_SQL, [connection.ops.adapt_datetimefield_value(now), ctx.device_id])
     return answer
+
+
+def intake_throttle(ctx: IntakeContext, *, window: ThrottleWindow, now: datetime) -> None:
+    """Refuse (429) a device past its throttle window; see devices.throttle."""
+    retry_after = throttle_retry_after(window=window, recent=ctx.recent_events, oldest=ctx.oldest_recent_event, now=now)
+    if retry_after is not None:
+        raise IntakeError(
+            429, "throttled", f"Too many events from this device; try again in {retry_after} s.", headers={"Retry-After": str(retry_after)}
+        )
 
 
 def _replay(stored: StoredAnswer, event: DeviceEventInput) -> IntakeAnswer:
@@ -273,6 +278,14 @@ def _decide_and_record(ctx: IntakeContext, event: DeviceEventInput, now: datetim
         from devices.appliances import slot_status_decide  # the press path never loads it
 
         return slot_status_decide(ctx, event, now)
+    if event.type == "scan" and ctx.kind == DeviceKind.WAND:
+        from devices.scan import scan_decide  # off the press path
+
+        return scan_decide(ctx, event, now, record=_record)
+    if event.type == "voice":
+        raise IntakeError(
+            415, "unsupported_media_type", "Send a voice event as multipart/form-data with the clip in an 'audio' file field."
+        )
     if event.type != "press" or ctx.kind != DeviceKind.BUTTON:
         raise IntakeError(
             422,

@@ -19,3 +19,19 @@ def check_device_health() -> None:
 def prune_slot_readings() -> int:
     """Beat: delete appliance readings past DASH_SLOT_READING_RETENTION_DAYS."""
     return appliances.slot_readings_prune()
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=3)
+def transcribe_voice_clip(self, clip_id: int) -> None:
+    """Transcribe a wand's clip and settle its outcome (safe to run twice)."""
+    from devices.voice.services import voice_clip_transcribe
+
+    voice_clip_transcribe(clip_id=clip_id)
+
+
+@shared_task(ignore_result=True)
+def prune_voice_clips() -> int:
+    """Beat: delete voice clips past DASH_VOICE_RETENTION_DAYS (file and row)."""
+    from devices.voice.services import voice_clips_prune
+
+    return voice_clips_prune()

@@ -69,3 +69,8 @@ def customer_hold_seconds(*, customer_id: int) -> int:
     """The customer's default hold window: their own setting, else the site's."""
     value = CustomerSettings.objects.filter(customer_id=customer_id).values_list("default_hold_seconds", flat=True).first()
     return settings.DASH_HOLD_SECONDS if value is None else value
+
+
+def customer_has_received(*, customer_id: int, product_id: int) -> bool:
+    """Whether the customer has had this product delivered before (a reorder)."""
+    return Order.objects.filter(customer_id=customer_id, product_id=product_id, status=OrderStatus.DELIVERED).exists()

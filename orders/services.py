@@ -79,8 +79,11 @@ def order_place(
     hold_seconds: int | None = None,
     reason: str = "",
     now: datetime | None = None,
+    needs_confirmation: bool = False,
 ) -> PlaceResult:
     """Place a held order, or return the customer's order for this product already in progress.
+    With `needs_confirmation` (an uncertain voice match) the order waits for the customer to
+    confirm it (no hold yet: confirming holds it).
 
     Invariant 2 is settled by the partial unique index: the insert is `ON CONFLICT DO NOTHING`,
     and a conflict means another order is in progress. Must run inside a transaction.
@@ -90,7 +93,8 @@ def order_place(
     quantity = max(1, min(quantity, product.max_quantity))
     now = now or timezone.now()
     hold = _hold_seconds(customer_id=customer_id, hold_seconds=hold_seconds)
-    hold_until = now + timedelta(seconds=hold)
+    hold_until = None if needs_confirmation else now + timedelta(seconds=hold)
+    status = OrderStatus.NEEDS_CONFIRMATION if needs_confirmation else OrderStatus.HELD
     public_id = uuid.uuid4()
     for _ in range(3):
         order_id = _insert_order(
@@ -99,6 +103,7 @@ def order_place(
             product_id=product.pk,
             quantity=quantity,
             unit_price=product.price,
+            status=status,
             source=source,
             device_serial=device_serial,
             hold_until=hold_until,
@@ -113,7 +118,7 @@ def order_place(
                 product=product,
                 quantity=quantity,
                 unit_price=product.price,
-                status=OrderStatus.HELD,
+                status=status,
                 source=source,
                 device_serial=device_serial,
                 hold_until=hold_until,
@@ -122,7 +127,7 @@ def order_place(
                 updated_at=now,
             )
             _record(order, from_status="", actor=actor, reason=reason or f"placed from {source}", at=now)
-            if hold == 0:
+            if hold == 0 and status == OrderStatus.HELD:
                 _nudge_release_on_commit(order.pk)
             log.info("order_placed order=%s device=%s customer=%s", public_id, device_serial, customer_id)
             return PlaceResult(order=order, created=True)
@@ -137,14 +142,14 @@ def order_place(
     raise RuntimeError("order_place: could not settle the in-progress conflict")
 
 
-def _insert_order(*, public_id, customer_id, product_id, quantity, unit_price, source, device_serial, hold_until, now):
+def _insert_order(*, public_id, customer_id, product_id, quantity, unit_price, status, source, device_serial, hold_until, now):
     ops = connection.ops
     uuid_field = Order._meta.get_field("public_id")
     sql = f"""
         INSERT INTO orders_order
             (public_id, customer_id, product_id, quantity, unit_price, status, source, device_serial,
              hold_until, version, submit_attempts, commerce_ref, last_error, created_at, updated_at)
-        VALUES (%s, %s, %s, %s, %s, 'held', %s, %s, %s, 1, 0, '', '', %s, %s)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1, 0, '', '', %s, %s)
         ON CONFLICT (customer_id, product_id) WHERE status IN ({IN_PROGRESS_SQL}) DO NOTHING
         RETURNING id
     """
@@ -158,6 +163,7 @@ def _insert_order(*, public_id, customer_id, product_id, quantity, unit_price, s
                 product_id,
                 quantity,
                 ops.adapt_decimalfield_value(Decimal(unit_price), 10, 2),
+                str(status),
                 source,
                 device_serial,
                 ops.adapt_datetimefield_value(hold_until),

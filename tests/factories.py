@@ -49,22 +49,26 @@ class ProductFactory(factory.django.DjangoModelFactory):
     max_quantity = 5
 
 
-def make_button(*, customer=None, product=None, quantity: int = 1, hold_seconds: int | None = None, paused: bool = False) -> Device:
-    """A button with a known token (`device.token`), claimed and bound when a customer is given."""
-    creds = credentials.new_credentials(DeviceKind.BUTTON)
+def _make_device(kind: str, *, customer, hold_seconds: int | None, paused: bool, **fields) -> Device:
+    """A device of `kind` with a known token (`device.token`), claimed when a customer is given."""
+    creds = credentials.new_credentials(kind)
     device = Device.objects.create(
         serial=creds.serial,
-        kind=DeviceKind.BUTTON,
+        kind=kind,
         claim_code=creds.claim_code,
         token_hash=creds.token_hash,
         customer=customer,
-        product=product,
-        quantity=quantity,
         hold_seconds=hold_seconds,
         paused=paused,
+        **fields,
     )
     device.token = creds.token
     return device
+
+
+def make_button(*, customer=None, product=None, quantity: int = 1, hold_seconds: int | None = None, paused: bool = False) -> Device:
+    """A button, bound to `product` when one is given."""
+    return _make_device(DeviceKind.BUTTON, customer=customer, hold_seconds=hold_seconds, paused=paused, product=product, quantity=quantity)
 
 
 def make_order(*, customer, product, quantity: int = 1, hold_seconds: int | None = None, device_serial: str = "", now=None):
@@ -85,17 +89,39 @@ def make_order(*, customer, product, quantity: int = 1, hold_seconds: int | None
 
 
 def make_appliance(*, customer=None, hold_seconds: int | None = None, paused: bool = False, name: str = "Washer") -> Device:
-    """An appliance with a known token (`device.token`), claimed when a customer is given."""
-    creds = credentials.new_credentials(DeviceKind.APPLIANCE)
-    device = Device.objects.create(
-        serial=creds.serial,
-        kind=DeviceKind.APPLIANCE,
-        claim_code=creds.claim_code,
-        token_hash=creds.token_hash,
-        customer=customer,
-        name=name,
-        hold_seconds=hold_seconds,
-        paused=paused,
+    return _make_device(DeviceKind.APPLIANCE, customer=customer, hold_seconds=hold_seconds, paused=paused, name=name)
+
+
+def make_wand(*, customer=None, hold_seconds: int | None = None, paused: bool = False) -> Device:
+    """A wand: scans and voice."""
+    return _make_device(DeviceKind.WAND, customer=customer, hold_seconds=hold_seconds, paused=paused)
+
+
+def make_voice_clip(*, device, products=(), status: str = "needs_confirmation", propose: bool = True, audio_name: str = "", event_id: str | None = None):
+    """A settled voice clip as the transcription leaves it: `products` are its candidates,
+    best first; with `propose`, an order for the first one waits for confirmation."""
+    import uuid as _uuid
+
+    from django.utils import timezone
+
+    from devices.models import VoiceClip
+
+    order = None
+    if propose and products and status == "needs_confirmation":
+        with transaction.atomic():
+            order = order_place(
+                customer_id=device.customer_id, product=products[0], quantity=1, source="voice", actor="test", device_serial=device.serial, needs_confirmation=True
+            ).order
+    return VoiceClip.objects.create(
+        device=device,
+        customer_id=device.customer_id,
+        event_id=event_id or f"v-{_uuid.uuid4().hex[:12]}",
+        audio_name=audio_name,
+        seconds=1.5,
+        status=status,
+        transcript="buy some " + (products[0].name.lower() if products else "thingummy"),
+        confidence=0.5,
+        candidates=[{"sku": p.sku, "name": p.name, "score": 90.0 - i} for i, p in enumerate(products)],
+        order=order,
+        received_at=timezone.now(),
     )
-    device.token = creds.token
-    return device

@@ -95,7 +95,7 @@ def test_seed_demo_twice_prints_the_same_output_and_changes_nothing():
     # then
     assert second == first
     assert snapshot() == before
-    assert len(before["devices"]) == 7  # six buttons and the demo washer
+    assert len(before["devices"]) == 8  # six buttons, the demo washer and the demo wand
     assert len(printed_tokens(first)) == 6
     assert Product.objects.count() >= 100
 
@@ -288,3 +288,31 @@ def test_seed_demo_refuses_a_demo_button_linked_to_another_account_and_changes_n
     ):
         seed()
     assert snapshot() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_wand_scans_with_the_printed_curl_details(client):
+    import json as _json
+
+    report = _json.loads(_seed_json())
+    wand = report["wand"]
+    assert wand["serial"] == "WND-DEMO000001"
+    assert "-F audio=@/tmp/order.wav" in wand["voice_curl"] and wand["token"] in wand["voice_curl"]
+    response = client.post(
+        "/api/v1/device/events",
+        {"event_id": "demo-scan-1", "type": "scan", "gtin": wand["scan_gtin"]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Device {wand['token']}",
+    )
+    assert response.status_code == 201
+    assert response.json()["order"]["product"]["name"] == wand["scan_product"]
+
+
+def _seed_json() -> str:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("seed_demo", "--json", stdout=out)
+    return out.getvalue()

@@ -305,6 +305,52 @@ def reading_curl(*, base_url: str, token: str, slot: str, remaining: float) -> s
     )
 
 
+DEMO_WAND_SERIAL = "WND-DEMO000001"
+DEMO_SCAN_SKU = "KH-WR-001"  # plastic wrap: scan its GTIN, or say "buy some plastic wrap"
+
+
+def _wand_ensure(*, customer) -> dict:
+    """The demo wand: claimed by the demo customer, holding orders like the demo buttons."""
+    token = demo_token(DEMO_WAND_SERIAL)
+    device = Device.objects.filter(serial=DEMO_WAND_SERIAL).first()
+    if device is None:
+        creds = credentials.Credentials(serial=DEMO_WAND_SERIAL, claim_code=demo_claim_code(DEMO_WAND_SERIAL), token=token)
+        device = device_provision(kind=DeviceKind.WAND, creds=creds).device
+    if device.kind != DeviceKind.WAND:
+        raise CommandError(f"{DEMO_WAND_SERIAL} exists but is a {device.kind}, not a wand; delete it and run again.")
+    if device.token_hash != credentials.hash_token(token) or device.token_revoked_at is not None:
+        device = device_issue_token(device_id=device.pk, actor="seed_demo", token=token).device
+    if device.customer_id is None:
+        device = device_claim(customer_id=customer.pk, claim_code=device.claim_code, name="Kitchen wand", hold_seconds=DEMO_HOLD_SECONDS)
+    elif device.customer_id != customer.pk:
+        raise CommandError(f"{DEMO_WAND_SERIAL} is linked to another account; unlink it there, then run again.")
+    else:
+        if device.hold_seconds != DEMO_HOLD_SECONDS:
+            device = device_update(customer_id=customer.pk, serial=DEMO_WAND_SERIAL, hold_seconds=DEMO_HOLD_SECONDS)
+        if device.paused:
+            device = device_set_paused(customer_id=customer.pk, serial=DEMO_WAND_SERIAL, paused=False)
+    from partners.models import Product
+
+    product = Product.objects.get(sku=DEMO_SCAN_SKU)
+    return {"serial": device.serial, "kind": device.kind, "name": device.name, "token": token, "scan_gtin": product.gtin, "scan_product": product.name}
+
+
+def scan_curl(*, base_url: str, token: str, gtin: str) -> str:
+    return (
+        f"curl -s -X POST {base_url}/api/v1/device/events"
+        f" -H 'Authorization: Device {token}' -H 'Content-Type: application/json'"
+        f""" -d '{{"event_id":"scan-'$(date +%s%N)'","type":"scan","gtin":"{gtin}"}}'"""
+    )
+
+
+def voice_curl(*, base_url: str, token: str) -> str:
+    return (
+        "espeak-ng -w /tmp/order.wav 'buy some plastic wrap' && "
+        f"curl -s -X POST {base_url}/api/v1/device/events -H 'Authorization: Device {token}'"
+        """ -F event_id=voice-$(date +%s%N) -F type=voice -F audio=@/tmp/order.wav"""
+    )
+
+
 def press_curl(*, base_url: str, token: str) -> str:
     return (
         f"curl -s -X POST {base_url}/api/v1/device/events"
@@ -344,6 +390,7 @@ class Command(BaseCommand):
                     _button_ensure(spec, customer=customer) for spec in DEMO_BUTTONS
                 ]
                 washer = _appliance_ensure(DEMO_WASHER, customer=customer)
+                wand = _wand_ensure(customer=customer)
         except (ValidationError, DeviceError) as exc:
             raise CommandError(f"seed_demo failed, nothing was changed: {exc}") from exc
 
@@ -374,6 +421,11 @@ class Command(BaseCommand):
                     "curl_refill": reading_curl(base_url=base_url, token=washer["token"], slot="detergent", remaining=2700),
                 }
             ],
+            "wand": {
+                **wand,
+                "scan_curl": scan_curl(base_url=base_url, token=wand["token"], gtin=wand["scan_gtin"]),
+                "voice_curl": voice_curl(base_url=base_url, token=wand["token"]),
+            },
         }
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
@@ -442,6 +494,13 @@ class Command(BaseCommand):
             out(appliance["curl_low"])
             out("Report a refill (a new cycle: the next low reading orders again once that order is no longer in progress):")
             out(appliance["curl_refill"])
+        wand = report.get("wand")
+        if wand:
+            out("")
+            out(f"Demo wand {wand['serial']} (token {wand['token']}): scan {wand['scan_product']} (GTIN {wand['scan_gtin']}):")
+            out(wand["scan_curl"])
+            out("or say it (then poll GET /api/v1/device/events/<event_id> for the outcome):")
+            out(wand["voice_curl"])
         out("")
         out(
             f"Press {report['devices'][0]['serial']} ({report['devices'][0]['product']['name']}):"
