@@ -120,16 +120,15 @@ def order_notices_send(*, now: datetime | None = None, batch: int = 500) -> int:
             entries = list(
                 OrderEvent.objects.filter(id__gt=cursor.last_id, id__lte=upto, at__gte=oldest)
                 .filter(to_status__in=[OrderStatus.HELD, OrderStatus.NEEDS_CONFIRMATION, OrderStatus.RELEASING, OrderStatus.DELIVERED])
+                .exclude(order__customer__in=CustomerSettings.objects.filter(email_notices=False).values("customer_id"))
                 .select_related("order__product", "order__customer")
                 .order_by("id")
             )
-            wanted = [(e, kind) for e in entries if (kind := _order_notice_kind(e.from_status, e.to_status))]
-            customers = {e.order.customer_id for e, _ in wanted}
-            silent = set(CustomerSettings.objects.filter(customer_id__in=customers, email_notices=False).values_list("customer_id", flat=True))
             messages = []
-            for entry, kind in wanted:
+            for entry in entries:
                 order = entry.order
-                if order.customer_id in silent or not order.customer.email:
+                kind = _order_notice_kind(entry.from_status, entry.to_status)
+                if kind is None or not order.customer.email:
                     continue
                 hold = (order.hold_until - entry.at).total_seconds() if order.hold_until else 0
                 subject, lines, label = order_notice_text(kind=kind, name=order.product.name, quantity=order.quantity, hold_seconds=max(hold, 0))
