@@ -578,8 +578,9 @@ def main() -> int:
     parser.add_argument(
         "--warmup",
         type=float,
-        default=10,
-        help="seconds of load before the measured window",
+        default=50,
+        help="seconds of full load before the measured window: one order cycle (hold + ship + deliver), so that "
+        "the burst of first orders at the switch to full rate has been released, shipped and delivered",
     )
     parser.add_argument("--buttons", type=int, default=3000)
     parser.add_argument(
