@@ -238,3 +238,15 @@ DASH_COMMERCE_MAX_ATTEMPTS = env.int("DASH_COMMERCE_MAX_ATTEMPTS", default=6)
 DASH_COMMERCE_BACKOFF_SECONDS = env.float("DASH_COMMERCE_BACKOFF_SECONDS", default=2.0)
 DASH_SIM_SHIP_SECONDS = env.int("DASH_SIM_SHIP_SECONDS", default=20)
 DASH_SIM_DELIVER_SECONDS = env.int("DASH_SIM_DELIVER_SECONDS", default=40)
+
+# --- Partner analytics (issue 6) --------------------------------------------------------
+# Days and hours in the partner figures are the customer's; customers without a time zone of
+# their own (partners.CustomerTimeZone) count in this one.
+DASH_DEFAULT_TIME_ZONE = env("DASH_DEFAULT_TIME_ZONE", default="Europe/Berlin")
+# The rollup consumes only rows older than this (see partners/analytics/rollup.py: the safe horizon).
+DASH_ANALYTICS_LAG_SECONDS = env.int("DASH_ANALYTICS_LAG_SECONDS", default=5)
+DASH_ANALYTICS_BATCH = env.int("DASH_ANALYTICS_BATCH", default=200_000)
+# Any figure describing fewer distinct customers than this is suppressed.
+DASH_PRIVACY_MIN_CUSTOMERS = env.int("DASH_PRIVACY_MIN_CUSTOMERS", default=5)
+CELERY_TASK_ROUTES["partners.tasks.rollup_analytics"] = {"queue": "sweeps"}
+CELERY_BEAT_SCHEDULE["rollup-analytics"] = {"task": "partners.tasks.rollup_analytics", "schedule": 20.0, "options": {"expires": 30}}

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from dash.hotpath import hot_cursor
 from devices import credentials
+from devices.analytics_feed import DEVICE_EVENTS_FEED
 from devices.intake import DeviceEventInput, IntakeError, answer_body, parse_event
 from devices.models import Device, DeviceEvent, DeviceKind
 from devices.selectors import IntakeContext, OrderRef, StoredAnswer, device_for_token, intake_context, stored_answer
@@ -18,6 +19,7 @@ from devices.throttle import device_throttle_check
 from orders.models import OrderSource
 from orders.selectors import iso, order_summary, summary_of
 from orders.services import order_place
+from partners.analytics.selectors import rollup_watermark
 from partners.models import Partner, Product
 
 log = logging.getLogger(__name__)
@@ -358,11 +360,13 @@ def _record(ctx, event, now, status: int, outcome: str, detail: str, order: dict
 
 
 def device_events_prune(*, now: datetime | None = None, batch: int = 5000) -> int:
-    """Delete events older than the retention window, in batches to keep locks short."""
+    """Delete events older than the retention window, in batches to keep locks short -- and only
+    events the partner analytics rollups have consumed (at or below their watermark)."""
     cutoff = (now or timezone.now()) - timedelta(hours=settings.DASH_EVENT_RETENTION_HOURS)
+    consumed = rollup_watermark(feed=DEVICE_EVENTS_FEED)
     deleted = 0
     while True:
-        ids = list(DeviceEvent.objects.filter(received_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+        ids = list(DeviceEvent.objects.filter(received_at__lt=cutoff, pk__lte=consumed).values_list("pk", flat=True)[:batch])
         if not ids:
             return deleted
         deleted += DeviceEvent.objects.filter(pk__in=ids).delete()[0]
