@@ -40,7 +40,7 @@ run: venv
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
+	$(PY) manage.py seed_demo --history --base-url http://127.0.0.1:$(PORT)
 	@echo ""
 	@echo "Dash is starting at http://127.0.0.1:$(PORT)  (Ctrl-C stops web, worker, beat$(if $(REDIS_URL),, and the embedded Redis))"
 	@echo ""

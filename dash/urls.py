@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from dash.health import healthz
 from devices import apis as device_apis
 from orders import apis as order_apis
+from partners import apis as partner_apis
 
 api_v1 = [
     path("device/events", device_apis.DeviceEventCreateApi.as_view(), name="device-event-create"),
@@ -22,6 +23,13 @@ api_v1 = [
     path("me/devices/<str:serial>/pause", device_apis.MyDevicePauseApi.as_view(), name="my-device-pause"),
     path("me/devices/<str:serial>/unpause", device_apis.MyDeviceUnpauseApi.as_view(), name="my-device-unpause"),
     path("commerce/events", order_apis.CommerceEventApi.as_view(), name="commerce-events"),
+    path("partner/figures/totals", partner_apis.PartnerTotalsApi.as_view(), name="partner-totals"),
+    path("partner/figures/daily", partner_apis.PartnerDailyApi.as_view(), name="partner-daily"),
+    path("partner/figures/heatmap", partner_apis.PartnerHeatmapApi.as_view(), name="partner-heatmap"),
+    path("partner/figures/sources", partner_apis.PartnerSourcesApi.as_view(), name="partner-sources"),
+    path("partner/figures/products", partner_apis.PartnerProductsApi.as_view(), name="partner-products"),
+    path("partner/figures/reorders", partner_apis.PartnerReordersApi.as_view(), name="partner-reorders"),
+    path("partner/figures/unmet-demand", partner_apis.PartnerUnmetDemandApi.as_view(), name="partner-unmet-demand"),
 ]
 
 urlpatterns = [
@@ -34,4 +42,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("orders/", include("orders.urls")),
     path("devices/", include("devices.urls")),
+    path("partners/", include("partners.urls")),
 ]

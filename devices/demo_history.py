@@ -39,7 +39,9 @@ class HistorySize:
 
 
 def _unknown_gtin(rng: random.Random, prefix: str) -> str:
-    body = prefix + f"{rng.randrange(10 ** (12 - len(prefix))):0{12 - len(prefix)}d}"
+    """A GTIN-13 with this prefix, its item number beyond the demo catalog's (99000+)."""
+    body = prefix + f"{rng.randrange(99000, 99999):05d}"
+    body = body[:12].ljust(12, "0")
     return body + ean.calc_check_digit(body)
 
 
@@ -52,7 +54,7 @@ def history_generate(
     days: int = 28,
     seed: int = 6,
     serial_prefix: str = "SIM",
-    unknown_gtin_prefixes: tuple[str, ...] = ("2909999",),
+    unknown_gtins: tuple[str, ...] = (),
 ) -> HistorySize:
     """Write `days` of history ending at `end` for the given customers over the given products.
 
@@ -60,6 +62,9 @@ def history_generate(
     orders still in progress at `end` stay in progress (one per customer and product).
     """
     rng = random.Random(seed)
+    # Barcodes the catalog doesn't know: a few items shoppers keep scanning (a partner sees
+    # those sharing its company prefix), by default near the first product's GTIN.
+    unknown_gtins = unknown_gtins or tuple(_unknown_gtin(rng, products[0].gtin[:7]) for _ in range(3))
     zone = ZoneInfo(settings.DASH_DEFAULT_TIME_ZONE)
     start_day = (end.astimezone(zone) - timedelta(days=days)).date()
     devices: list[Device] = []
@@ -126,7 +131,7 @@ def history_generate(
                 del open_orders[key]
         outcome, order, status, payload = None, None, 200, {}
         if device.kind == DeviceKind.WAND:
-            payload = {"gtin": _unknown_gtin(rng, rng.choice(unknown_gtin_prefixes))}
+            payload = {"gtin": rng.choice(unknown_gtins)}
             outcome, status = "unknown_product", 422
             event_type = "scan"
         else:

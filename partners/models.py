@@ -127,9 +127,7 @@ class ProductDayCustomer(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["product", "day", "customer_id", "device_id", "source"], name="uniq_product_day_customer"
-            )
+            models.UniqueConstraint(fields=["product", "day", "customer_id", "device_id", "source"], name="uniq_product_day_customer")
         ]
 
 
@@ -144,9 +142,7 @@ class ProductReorder(models.Model):
     seconds = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["product", "day", "customer_id", "bucket"], name="uniq_product_reorder")
-        ]
+        constraints = [models.UniqueConstraint(fields=["product", "day", "customer_id", "bucket"], name="uniq_product_reorder")]
 
 
 class CustomerLastOrder(models.Model):
@@ -173,3 +169,23 @@ class UnmetDemand(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "kind", "gtin", "customer_id"], name="uniq_unmet_demand")]
         indexes = [models.Index(fields=["gtin", "day"], name="unmet_demand_gtin_idx")]
+
+
+class PartnerApiToken(models.Model):
+    """A token for the partner API, scoped to one partner. Only its SHA-256 is kept; the token is
+    shown once when issued."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_tokens")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.partner} / {self.name} ({self.prefix}...)"

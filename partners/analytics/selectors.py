@@ -25,13 +25,14 @@ def rollup_watermark(*, feed: str) -> int:
     return RollupWatermark.objects.filter(feed=feed).values_list("last_id", flat=True).first() or 0
 
 
-def _k() -> int:
+def privacy_threshold() -> int:
     return settings.DASH_PRIVACY_MIN_CUSTOMERS
 
 
 def shown(value: int | None, customers: int) -> int | None:
-    """The figure, or None when it describes fewer than the threshold of distinct customers."""
-    return value if customers >= _k() else None
+    """The figure, or None when it describes fewer than the threshold of distinct customers
+    (a figure describing nobody -- a true zero -- is shown)."""
+    return value if customers == 0 or customers >= privacy_threshold() else None
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,6 @@ def unmet_demand(*, partner: Partner | None, start: date, end: date, limit: int 
     rows = _rows(
         f"SELECT kind, gtin, sum(requests), count(DISTINCT customer_id) FROM partners_unmetdemand WHERE {where}"
         f" GROUP BY kind, gtin HAVING count(DISTINCT customer_id) >= %s ORDER BY 3 DESC, 2 LIMIT %s",
-        [*params, _k(), limit],
+        [*params, privacy_threshold(), limit],
     )
     return [{"kind": kind, "gtin": gtin, "requests": int(n), "customers": people} for kind, gtin, n, people in rows]
