@@ -210,7 +210,9 @@ _BRANDS = [
 # fmt: on
 
 
-def _brand(slug: str, name: str, prefix: str, brand_code: int, rows: list[tuple]) -> DemoBrand:
+def _brand(
+    slug: str, name: str, prefix: str, brand_code: int, rows: list[tuple]
+) -> DemoBrand:
     products = tuple(
         DemoProduct(
             sku=f"{prefix}-{category}-{item:03d}",

@@ -42,7 +42,11 @@ def _product_from_demo(item: DemoProduct, partner: Partner) -> Product:
 def _differs(current: Product, wanted: Product) -> bool:
     if current.partner_id != wanted.partner.pk:
         return True
-    return any(getattr(current, f) != getattr(wanted, f) for f in _PRODUCT_FIELDS if f != "partner")
+    return any(
+        getattr(current, f) != getattr(wanted, f)
+        for f in _PRODUCT_FIELDS
+        if f != "partner"
+    )
 
 
 @transaction.atomic
@@ -52,23 +56,37 @@ def catalog_load_demo() -> tuple[int, int]:
     """
     partners = {}
     for brand in DEMO_CATALOG:
-        partner, _ = Partner.objects.get_or_create(slug=brand.slug, defaults={"name": brand.name})
+        partner, _ = Partner.objects.get_or_create(
+            slug=brand.slug, defaults={"name": brand.name}
+        )
         if partner.name != brand.name:
             partner.name = brand.name
             partner.save(update_fields=["name"])
         partners[brand.slug] = partner
 
-    wanted = [_product_from_demo(item, partners[brand.slug]) for brand in DEMO_CATALOG for item in brand.products]
+    wanted = [
+        _product_from_demo(item, partners[brand.slug])
+        for brand in DEMO_CATALOG
+        for item in brand.products
+    ]
     for product in wanted:
         validate_gtin(product.gtin)
     skus = [p.sku for p in wanted]
-    taken = dict(Product.objects.filter(gtin__in=[p.gtin for p in wanted]).exclude(sku__in=skus).values_list("gtin", "sku"))
+    taken = dict(
+        Product.objects.filter(gtin__in=[p.gtin for p in wanted])
+        .exclude(sku__in=skus)
+        .values_list("gtin", "sku")
+    )
     if taken:
         gtin, sku = next(iter(taken.items()))
-        raise ValidationError(f"Demo GTIN {gtin} is already used by product {sku}; {len(taken)} conflict(s) in all.")
+        raise ValidationError(
+            f"Demo GTIN {gtin} is already used by product {sku}; {len(taken)} conflict(s) in all."
+        )
 
     existing = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
-    to_write = [p for p in wanted if p.sku not in existing or _differs(existing[p.sku], p)]
+    to_write = [
+        p for p in wanted if p.sku not in existing or _differs(existing[p.sku], p)
+    ]
     created = sum(1 for p in to_write if p.sku not in existing)
     if to_write:
         # ON CONFLICT (sku) DO UPDATE: a concurrent loader cannot make this fail on a duplicate SKU.
@@ -88,11 +106,17 @@ def catalog_load_demo() -> tuple[int, int]:
     return created, updated
 
 
-def partner_member_add(*, user: AbstractBaseUser, partner: Partner, role: str) -> PartnerMembership:
+def partner_member_add(
+    *, user: AbstractBaseUser, partner: Partner, role: str
+) -> PartnerMembership:
     """Give a user a role in a partner; adding an existing member again only sets the role."""
     if role not in PartnerMembership.Role.values:
-        raise ValidationError(f"role must be one of {', '.join(PartnerMembership.Role.values)}")
-    membership, created = PartnerMembership.objects.get_or_create(user=user, partner=partner, defaults={"role": role})
+        raise ValidationError(
+            f"role must be one of {', '.join(PartnerMembership.Role.values)}"
+        )
+    membership, created = PartnerMembership.objects.get_or_create(
+        user=user, partner=partner, defaults={"role": role}
+    )
     changed = not created and membership.role != role
     if changed:
         membership.role = role

@@ -32,7 +32,9 @@ def privacy_threshold() -> int:
 def shown(value: int | None, customers: int) -> int | None:
     """The figure, or None when it describes fewer than the threshold of distinct customers
     (a figure describing nobody -- a true zero -- is shown)."""
-    return value if customers == 0 or customers >= privacy_threshold() else None
+    if customers == 0 and not value:
+        return value
+    return value if customers >= privacy_threshold() else None
 
 
 @dataclass(frozen=True)
