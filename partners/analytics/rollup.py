@@ -76,18 +76,26 @@ def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = Non
     now = now or timezone.now()
     batch = batch or settings.DASH_ANALYTICS_BATCH
     report = RollupReport()
-    for feed in feeds():
-        horizon = _safe_horizon(feed, now)
-        while True:
-            with transaction.atomic():
+    active = feeds()
+    horizons = {feed.name: _safe_horizon(feed, now) for feed in active}
+    while True:
+        # One batch takes the next ids of every feed and aggregates them together; the
+        # watermark rows are locked in name order, so concurrent runs queue, never deadlock.
+        with transaction.atomic():
+            ranges = []
+            for feed in active:
                 lo = _lock_watermark(feed.name)
-                if horizon is None or lo >= horizon:
-                    report.watermarks[feed.name] = lo
-                    break
-                hi = min(lo + batch, horizon)
-                report.facts += _apply(feed, lo, hi)
-                report.batches += 1
+                report.watermarks[feed.name] = lo
+                horizon = horizons[feed.name]
+                if horizon is not None and lo < horizon:
+                    ranges.append((feed, lo, min(lo + batch, horizon)))
+            if not ranges:
+                break
+            report.facts += _apply(ranges)
+            report.batches += 1
+            for feed, _lo, hi in ranges:
                 _move_watermark(feed.name, hi)
+                report.watermarks[feed.name] = hi
     report.seconds = time.perf_counter() - started
     if report.facts:
         log.info("analytics_rollup facts=%s batches=%s seconds=%.3f", report.facts, report.batches, report.seconds)
@@ -134,10 +142,10 @@ def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
         return cursor.fetchone()[0]
 
 
-def _apply(feed: FactFeed, lo: int, hi: int) -> int:
+def _apply(ranges: list[tuple[FactFeed, int, int]]) -> int:
     if connection.vendor == "postgresql":
-        return _apply_postgresql(feed, lo, hi)
-    return _apply_portable(feed, lo, hi)
+        return _apply_postgresql(ranges)
+    return _apply_portable(ranges)
 
 
 # --- PostgreSQL: set-based ---------------------------------------------------------------------
@@ -215,16 +223,25 @@ ON CONFLICT (day, kind, gtin, customer_id) DO UPDATE SET requests = u.requests +
 """
 
 
-def _apply_postgresql(feed: FactFeed, lo: int, hi: int) -> int:
+def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_BATCH_TABLE)
-        cursor.execute(_FILL.format(feed=feed.sql), {"tz": settings.DASH_DEFAULT_TIME_ZONE, "lo": lo, "hi": hi})
-        facts = cursor.rowcount
+        facts = 0
+        timings = []
+        for feed, lo, hi in ranges:
+            started = time.perf_counter()
+            cursor.execute(_FILL.format(feed=feed.sql), {"tz": settings.DASH_DEFAULT_TIME_ZONE, "lo": lo, "hi": hi})
+            facts += cursor.rowcount
+            timings.append((feed.name, time.perf_counter() - started))
         if facts:
             cursor.execute("ANALYZE analytics_batch")
-            for statement in (_HOUR_STATS, _MEMBERS, _REORDERS, _LAST_ORDERS, _UNMET):
+            steps = (("hours", _HOUR_STATS), ("members", _MEMBERS), ("reorders", _REORDERS), ("last", _LAST_ORDERS), ("unmet", _UNMET))
+            for name, statement in steps:
+                started = time.perf_counter()
                 cursor.execute(statement)
+                timings.append((name, time.perf_counter() - started))
         cursor.execute("TRUNCATE analytics_batch")
+    log.debug("analytics_batch facts=%s %s", facts, " ".join(f"{n}={t:.3f}" for n, t in timings))
     return facts
 
 
@@ -238,10 +255,12 @@ def _as_datetime(value) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _apply_portable(feed: FactFeed, lo: int, hi: int) -> int:
+def _apply_portable(ranges: list[tuple[FactFeed, int, int]]) -> int:
+    rows = []
     with connection.cursor() as cursor:
-        cursor.execute(feed.sql, {"lo": lo, "hi": hi})
-        rows = [dict(zip(FACT_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+        for feed, lo, hi in ranges:
+            cursor.execute(feed.sql, {"lo": lo, "hi": hi})
+            rows += [dict(zip(FACT_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
         cursor.execute("SELECT user_id, time_zone FROM partners_customertimezone")
         zones = {uid: ZoneInfo(tz) for uid, tz in cursor.fetchall()}
     default_zone = ZoneInfo(settings.DASH_DEFAULT_TIME_ZONE)

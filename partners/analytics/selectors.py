@@ -77,26 +77,48 @@ def _day(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _flag(metric: str) -> str:
-    return f"(flags & {METRIC_BITS[metric]}) <> 0"
-
-
 _METRIC_SUMS = ", ".join(f"COALESCE(sum({m}), 0)" for m in METRICS)
-_METRIC_CUSTOMERS = ", ".join(f"count(DISTINCT CASE WHEN {_flag(m)} THEN customer_id END)" for m in METRICS)
+
+
+def _or_flags(column: str = "flags") -> str:
+    """OR of a bit-set column over a group (PostgreSQL has bit_or; SQLite gets it bit by bit)."""
+    if connection.vendor == "postgresql":
+        return f"bit_or({column})"
+    return " + ".join(f"max({column} & {bit})" for bit in METRIC_BITS.values())
+
+
+# Counted over one row per (group, customer), so no DISTINCT sorts are needed.
+_PER_METRIC = ", ".join(f"sum(CASE WHEN (f & {METRIC_BITS[m]}) <> 0 THEN 1 ELSE 0 END)" for m in METRICS)
+
+
+def _people(scope: Scope, group: str | None) -> list[tuple]:
+    """Per group (a column of the membership table, or None for one row): distinct customers,
+    then distinct customers per metric."""
+    where, params = _where(scope)
+    if group is None:
+        return _rows(
+            f"SELECT count(*), {_PER_METRIC} FROM (SELECT customer_id, {_or_flags()} AS f"
+            f" FROM partners_productdaycustomer WHERE {where} GROUP BY customer_id) c",
+            params,
+        )
+    return _rows(
+        f"SELECT g, count(*), {_PER_METRIC} FROM (SELECT {group} AS g, customer_id, {_or_flags()} AS f"
+        f" FROM partners_productdaycustomer WHERE {where} GROUP BY {group}, customer_id) c GROUP BY g",
+        params,
+    )
 
 
 def totals(*, scope: Scope) -> dict:
     """Each metric over the range, distinct customers, active devices."""
     where, params = _where(scope)
     sums = _rows(f"SELECT {_METRIC_SUMS} FROM partners_producthourstat WHERE {where}", params)[0]
-    people = _rows(
-        f"SELECT count(DISTINCT customer_id), count(DISTINCT CASE WHEN device_id <> 0 THEN device_id END),"
-        f" count(DISTINCT CASE WHEN device_id <> 0 THEN customer_id END), {_METRIC_CUSTOMERS}"
-        f" FROM partners_productdaycustomer WHERE {where}",
+    customers, *per_metric = _people(scope, None)[0]
+    devices, device_owners = _rows(
+        f"SELECT count(*), count(DISTINCT customer_id) FROM (SELECT device_id, customer_id"
+        f" FROM partners_productdaycustomer WHERE {where} AND device_id <> 0 GROUP BY device_id, customer_id) d",
         params,
     )[0]
-    customers, devices, device_owners, *per_metric = people
-    figures = {m: shown(int(sums[i]), per_metric[i]) for i, m in enumerate(METRICS)}
+    figures = {m: shown(int(sums[i]), per_metric[i] or 0) for i, m in enumerate(METRICS)}
     figures["customers"] = shown(customers, customers)
     figures["active_devices"] = shown(devices, device_owners)
     return figures
@@ -109,10 +131,7 @@ def daily(*, scope: Scope) -> list[dict]:
         _day(row[0]): row[1:]
         for row in _rows(f"SELECT day, {_METRIC_SUMS} FROM partners_producthourstat WHERE {where} GROUP BY day", params)
     }
-    people = {
-        _day(row[0]): row[1:]
-        for row in _rows(f"SELECT day, {_METRIC_CUSTOMERS} FROM partners_productdaycustomer WHERE {where} GROUP BY day", params)
-    }
+    people = {_day(row[0]): row[2:] for row in _people(scope, "day")}
     rows = []
     for offset in range(scope.days):
         day = scope.start + timedelta(days=offset)
@@ -135,6 +154,12 @@ def _weekday_sql(column: str) -> str:
 _HOURS = " UNION ALL ".join(f"SELECT {h} AS hour" for h in range(24))
 
 
+def _or_hours() -> str:
+    if connection.vendor == "postgresql":
+        return "bit_or(hours)"
+    return " + ".join(f"max(hours & {1 << h})" for h in range(24))
+
+
 def heatmap(*, scope: Scope) -> list[dict]:
     """Presses by weekday x hour (the customer's local time): 7 rows of 24 cells."""
     where, params = _where(scope)
@@ -143,14 +168,14 @@ def heatmap(*, scope: Scope) -> list[dict]:
         (wd, hour): n
         for wd, hour, n in _rows(f"SELECT {weekday}, hour, sum(presses) FROM partners_producthourstat WHERE {where} GROUP BY 1, 2", params)
     }
-    where_m, params_m = _where(scope, "m")
+    # One row per (weekday, customer) with the hours pressed, then expanded to the 24 hours.
     people = {
         (wd, hour): n
         for wd, hour, n in _rows(
-            f"SELECT {_weekday_sql('m.day')}, h.hour, count(DISTINCT m.customer_id)"
-            f" FROM partners_productdaycustomer m JOIN ({_HOURS}) h ON (m.hours & (1 << h.hour)) <> 0"
-            f" WHERE {where_m} AND m.hours <> 0 GROUP BY 1, 2",
-            params_m,
+            f"SELECT c.wd, h.hour, count(*) FROM (SELECT {weekday} AS wd, customer_id, {_or_hours()} AS hours"
+            f" FROM partners_productdaycustomer WHERE {where} AND hours <> 0 GROUP BY 1, customer_id) c"
+            f" JOIN ({_HOURS}) h ON (c.hours & (1 << h.hour)) <> 0 GROUP BY 1, 2",
+            params,
         )
     }
     rows = []
@@ -169,14 +194,7 @@ def by_source(*, scope: Scope) -> list[dict]:
         row[0]: row[1:]
         for row in _rows(f"SELECT source, {_METRIC_SUMS} FROM partners_producthourstat WHERE {where} GROUP BY source", params)
     }
-    people = {
-        row[0]: row[1:]
-        for row in _rows(
-            f"SELECT source, count(DISTINCT customer_id), {_METRIC_CUSTOMERS}"
-            f" FROM partners_productdaycustomer WHERE {where} GROUP BY source",
-            params,
-        )
-    }
+    people = {row[0]: row[1:] for row in _people(scope, "source")}
     rows = []
     for source in [s for s in SOURCES if s in sums] + sorted(set(sums) - set(SOURCES)):
         customers, *per_metric = people.get(source, (0,) * (len(METRICS) + 1))
@@ -195,14 +213,7 @@ def by_product(*, scope: Scope) -> list[dict]:
         row[0]: row[1:]
         for row in _rows(f"SELECT product_id, {_METRIC_SUMS} FROM partners_producthourstat WHERE {where} GROUP BY product_id", params)
     }
-    people = {
-        row[0]: row[1:]
-        for row in _rows(
-            f"SELECT product_id, count(DISTINCT customer_id), {_METRIC_CUSTOMERS}"
-            f" FROM partners_productdaycustomer WHERE {where} GROUP BY product_id",
-            params,
-        )
-    }
+    people = {row[0]: row[1:] for row in _people(scope, "product_id")}
     products = Product.objects.filter(pk__in=scope.product_ids).order_by("name").values("pk", "sku", "name", "gtin")
     rows = []
     for product in products:
