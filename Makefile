@@ -21,6 +21,7 @@ help:
 	@echo "make run    - install into .venv, migrate, load the demo and serve http://127.0.0.1:$(PORT)"
 	@echo "make test   - the whole suite on a throwaway PostgreSQL + Redis, then ruff"
 	@echo "make bench  - the device API under an open-model load on the production-like stack"
+	@echo "make bench-analytics - partner analytics rollups and portal queries over 10M events (BENCH_ARGS=\"--events N\")"
 
 $(VENV)/.installed: requirements.txt
 	@if [ -z "$(PYTHON_BOOT)" ]; then echo "Python >= 3.12 is needed (Django 6). Install python3.12 (e.g. pyenv install 3.12) and retry."; exit 1; fi
@@ -60,3 +61,9 @@ test: venv system-deps
 
 bench: venv
 	$(PY) -m bench.device_api $(BENCH_ARGS)
+
+.PHONY: bench-analytics
+# Partner analytics over 10 million generated events on a throwaway PostgreSQL (bench/analytics.py).
+bench-analytics: venv
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { $(call APT_INSTALL,postgresql); }
+	$(PY) -m bench.analytics $(BENCH_ARGS)
