@@ -71,11 +71,19 @@ class PartnerMembership(models.Model):
 # register (see partners/analytics/feeds.py). Days and hours are in the customer's time zone.
 
 
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name such as Europe/Berlin."""
+    import zoneinfo
+
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name (e.g. Europe/Berlin).")
+
+
 class CustomerTimeZone(models.Model):
     """A customer's time zone for the weekday x hour figures (DASH_DEFAULT_TIME_ZONE when absent)."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="time_zone")
-    time_zone = models.CharField(max_length=64)
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.time_zone}"

@@ -100,3 +100,23 @@ def test_the_prune_only_deletes_events_the_rollups_consumed(shoppers, settings):
     analytics_rollup_run(now=now + LATER)
     assert device_events_prune(now=now) == total - deleted
     assert sum(ProductHourStat.objects.values_list("presses", flat=True)) > presses_before
+
+
+def test_the_beat_task_rolls_up_what_is_older_than_the_lag(shoppers, settings):
+    from partners.tasks import rollup_analytics
+
+    customers, products = shoppers
+    settings.DASH_ANALYTICS_LAG_SECONDS = 0
+    _generate(customers, products, end=timezone.now() - timedelta(seconds=5), days=2, seed=7)
+
+    assert rollup_analytics() > 0
+    assert rollup_analytics() == 0
+    assert rolled_up() == recount()
+
+
+def test_a_time_zone_must_be_a_real_one(db):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        CustomerTimeZone(user=UserFactory(), time_zone="Mars/Olympus").full_clean()
+    CustomerTimeZone(user=UserFactory(), time_zone="Asia/Tokyo").full_clean()
