@@ -311,6 +311,8 @@ class History:
             for at, device in sessions:
                 self._event(at, device, streams)
             counts["events"] += len(sessions)
+            if offset % 30 == 29:
+                log(f"generated {counts['events']:,} events ({offset + 1} days)")
             self._flush_timeline(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() + 2 * 86400, streams)
         if days.stop >= self._last_day:
             self._flush_timeline(self.end.timestamp(), streams)

@@ -120,23 +120,34 @@ class ProductHourStat(models.Model):
 
 
 class ProductDayCustomer(models.Model):
-    """Who did what, per product, local day and source: the exact distinct-customer (and
-    active-device) counts behind the privacy threshold. `flags` and `hours` are bit sets that
-    only ever gain bits (OR on upsert): which metrics and which press hours the customer
-    (through this device; 0 for order-timeline facts) contributed that day from that source."""
+    """Who did what, per product, local day and source: the exact distinct-customer counts
+    behind the privacy threshold. `flags` and `hours` are bit sets that only ever gain bits (OR
+    on upsert): which metrics and which press hours the customer contributed that day from
+    that source."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
     day = models.DateField()
     customer_id = models.BigIntegerField()
-    device_id = models.BigIntegerField(default=0)
     source = models.CharField(max_length=12)
     flags = models.IntegerField(default=0)
     hours = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["product", "day", "customer_id", "device_id", "source"], name="uniq_product_day_customer")
+            models.UniqueConstraint(fields=["product", "day", "customer_id", "source"], name="uniq_product_day_customer")
         ]
+
+
+class ProductDayDevice(models.Model):
+    """The devices that asked for a product on a local day (active devices), with their owner."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    day = models.DateField()
+    device_id = models.BigIntegerField()
+    customer_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day", "device_id"], name="uniq_product_day_device")]
 
 
 class ProductReorder(models.Model):

@@ -29,7 +29,8 @@ Distinct customers
     (product, local day, customer, device, source) with bit sets of the metrics and press hours
     that row contributed -- an exact membership table (no sketches: a HyperLogLog estimate could
     let a 4-customer cell through). Its size is bounded by active customer-product-days, not by
-    events, and a range query counts distinct customer ids over it.
+    events, and a range query counts distinct customer ids over it. ProductDayDevice does the
+    same for active devices.
 
 PostgreSQL runs the aggregation as SQL over a temporary table of the batch's facts; SQLite (the
 embedded `make run`) aggregates the same facts in Python and writes with the same upserts.
@@ -179,13 +180,21 @@ ON CONFLICT (product_id, day, hour, source) DO UPDATE SET {_ADD}
 
 _FLAGS = " | ".join(f"({m} * {METRIC_BITS[m]})" for m in METRICS)
 _MEMBERS = f"""
-INSERT INTO partners_productdaycustomer AS m (product_id, day, customer_id, device_id, source, flags, hours)
-SELECT product_id, day, customer_id, device_id, source, bit_or({_FLAGS}),
+INSERT INTO partners_productdaycustomer AS m (product_id, day, customer_id, source, flags, hours)
+SELECT product_id, day, customer_id, source, bit_or({_FLAGS}),
        bit_or(CASE WHEN presses = 1 THEN 1 << hour ELSE 0 END)
 FROM analytics_batch WHERE product_id IS NOT NULL
-GROUP BY product_id, day, customer_id, device_id, source
-ON CONFLICT (product_id, day, customer_id, device_id, source) DO UPDATE
+GROUP BY product_id, day, customer_id, source
+ON CONFLICT (product_id, day, customer_id, source) DO UPDATE
 SET flags = m.flags | EXCLUDED.flags, hours = m.hours | EXCLUDED.hours
+"""
+
+_DEVICES = """
+INSERT INTO partners_productdaydevice (product_id, day, device_id, customer_id)
+SELECT product_id, day, device_id, min(customer_id)
+FROM analytics_batch WHERE product_id IS NOT NULL AND device_id <> 0
+GROUP BY product_id, day, device_id
+ON CONFLICT (product_id, day, device_id) DO NOTHING
 """
 
 _BUCKET = "CASE " + " ".join(f"WHEN gap < {b} THEN {i}" for i, b in enumerate(REORDER_BOUNDS)) + f" ELSE {len(REORDER_BOUNDS)} END"
@@ -235,7 +244,7 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]]) -> int:
             timings.append((feed.name, time.perf_counter() - started))
         if facts:
             cursor.execute("ANALYZE analytics_batch")
-            steps = (("hours", _HOUR_STATS), ("members", _MEMBERS), ("reorders", _REORDERS), ("last", _LAST_ORDERS), ("unmet", _UNMET))
+            steps = (("hours", _HOUR_STATS), ("members", _MEMBERS), ("devices", _DEVICES), ("reorders", _REORDERS), ("last", _LAST_ORDERS), ("unmet", _UNMET))
             for name, statement in steps:
                 started = time.perf_counter()
                 cursor.execute(statement)
@@ -266,6 +275,7 @@ def _apply_portable(ranges: list[tuple[FactFeed, int, int]]) -> int:
     default_zone = ZoneInfo(settings.DASH_DEFAULT_TIME_ZONE)
     hour_stats: dict = defaultdict(lambda: [0] * len(METRICS))
     members: dict = defaultdict(lambda: [0, 0])
+    devices: dict = {}
     unmet: dict = defaultdict(int)
     placed: dict = defaultdict(list)
     facts = 0
@@ -282,7 +292,10 @@ def _apply_portable(ranges: list[tuple[FactFeed, int, int]]) -> int:
                 unmet[(day, row["unmet_kind"], row["gtin"] or "", row["customer_id"])] += 1
             continue
         counts = hour_stats[(product, day, hour, row["source"])]
-        member = members[(product, day, row["customer_id"], row["device_id"], row["source"])]
+        member = members[(product, day, row["customer_id"], row["source"])]
+        if row["device_id"]:
+            key = (product, day, row["device_id"])
+            devices[key] = min(devices.get(key, row["customer_id"]), row["customer_id"])
         for i, metric in enumerate(METRICS):
             if row[metric]:
                 counts[i] += 1
@@ -301,10 +314,15 @@ def _apply_portable(ranges: list[tuple[FactFeed, int, int]]) -> int:
             [(p, d.isoformat(), h, s, *c) for (p, d, h, s), c in hour_stats.items()],
         )
         cursor.executemany(
-            "INSERT INTO partners_productdaycustomer (product_id, day, customer_id, device_id, source, flags, hours)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (product_id, day, customer_id, device_id, source)"
+            "INSERT INTO partners_productdaycustomer (product_id, day, customer_id, source, flags, hours)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (product_id, day, customer_id, source)"
             " DO UPDATE SET flags = flags | excluded.flags, hours = hours | excluded.hours",
-            [(p, d.isoformat(), c, dv, s, *m) for (p, d, c, dv, s), m in members.items()],
+            [(p, d.isoformat(), c, s, *m) for (p, d, c, s), m in members.items()],
+        )
+        cursor.executemany(
+            "INSERT INTO partners_productdaydevice (product_id, day, device_id, customer_id) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (product_id, day, device_id) DO NOTHING",
+            [(p, d.isoformat(), dv, c) for (p, d, dv), c in devices.items()],
         )
         cursor.executemany(
             "INSERT INTO partners_unmetdemand (day, kind, gtin, customer_id, requests) VALUES (%s, %s, %s, %s, %s)"

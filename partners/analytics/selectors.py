@@ -114,8 +114,8 @@ def totals(*, scope: Scope) -> dict:
     sums = _rows(f"SELECT {_METRIC_SUMS} FROM partners_producthourstat WHERE {where}", params)[0]
     customers, *per_metric = _people(scope, None)[0]
     devices, device_owners = _rows(
-        f"SELECT count(*), count(DISTINCT customer_id) FROM (SELECT device_id, customer_id"
-        f" FROM partners_productdaycustomer WHERE {where} AND device_id <> 0 GROUP BY device_id, customer_id) d",
+        f"SELECT count(*), count(DISTINCT customer_id) FROM (SELECT device_id, min(customer_id) AS customer_id"
+        f" FROM partners_productdaydevice WHERE {where} GROUP BY device_id) d",
         params,
     )[0]
     figures = {m: shown(int(sums[i]), per_metric[i] or 0) for i, m in enumerate(METRICS)}

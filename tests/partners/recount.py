@@ -64,6 +64,7 @@ def recount() -> dict:
 
     hours = defaultdict(lambda: defaultdict(int))
     members = defaultdict(lambda: [0, 0])
+    devices = {}
     unmet = defaultdict(int)
     placed = defaultdict(list)
     for at, customer, product, device, source, metrics, unmet_kind, gtin, oe_id in facts:
@@ -72,7 +73,9 @@ def recount() -> dict:
             if unmet_kind:
                 unmet[(day, unmet_kind, gtin, customer)] += 1
             continue
-        member = members[(product, day, customer, device, source)]
+        member = members[(product, day, customer, source)]
+        if device:
+            devices.setdefault((product, day, device), set()).add(customer)
         for metric in metrics:
             hours[(product, day, hour, source)][metric] += 1
             member[0] |= BITS[metric]
@@ -91,19 +94,19 @@ def recount() -> dict:
     return {
         "hours": {k: {m: v.get(m, 0) for m in BITS} for k, v in hours.items()},
         "members": {k: tuple(v) for k, v in members.items()},
+        "devices": {k: min(v) for k, v in devices.items()},
         "reorders": {k: tuple(v) for k, v in reorders.items()},
         "unmet": dict(unmet),
     }
 
 
 def rolled_up() -> dict:
-    from partners.models import ProductDayCustomer, ProductHourStat, ProductReorder, UnmetDemand
+    from partners.models import ProductDayCustomer, ProductDayDevice, ProductHourStat, ProductReorder, UnmetDemand
 
     return {
         "hours": {(r.product_id, r.day, r.hour, r.source): {m: getattr(r, m) for m in BITS} for r in ProductHourStat.objects.all()},
-        "members": {
-            (r.product_id, r.day, r.customer_id, r.device_id, r.source): (r.flags, r.hours) for r in ProductDayCustomer.objects.all()
-        },
+        "members": {(r.product_id, r.day, r.customer_id, r.source): (r.flags, r.hours) for r in ProductDayCustomer.objects.all()},
+        "devices": {(r.product_id, r.day, r.device_id): r.customer_id for r in ProductDayDevice.objects.all()},
         "reorders": {(r.product_id, r.day, r.customer_id, r.bucket): (r.reorders, r.seconds) for r in ProductReorder.objects.all()},
         "unmet": {(r.day, r.kind, r.gtin, r.customer_id): r.requests for r in UnmetDemand.objects.all()},
     }
