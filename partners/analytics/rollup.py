@@ -26,7 +26,7 @@ The prune of the device event log deletes only ids at or below the device feed's
 Distinct customers
     The privacy threshold needs exact distinct-customer counts over any date range and product
     set, which sums of per-cell counts cannot give. ProductDayCustomer keeps one row per
-    (product, local day, customer, device, source) with bit sets of the metrics and press hours
+    (product, local day, customer, source) with bit sets of the metrics and press hours
     that row contributed -- an exact membership table (no sketches: a HyperLogLog estimate could
     let a 4-customer cell through). Its size is bounded by active customer-product-days, not by
     events, and a range query counts distinct customer ids over it. ProductDayDevice does the
