@@ -215,3 +215,12 @@ def test_a_heatmap_cell_of_fewer_than_five_customers_is_suppressed(small_product
     cells = [v for row in rows for v in row["hours"]]
     assert None in cells
     assert all(v in (0, None) for v in cells)
+
+
+def test_the_partner_api_is_in_the_openapi_schema(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    for table in API_TABLES:
+        operation = schema["paths"][f"/api/v1/partner/figures/{table}"]["get"]
+        assert operation["security"] == [{"partnerToken": []}]
+        assert {p["name"] for p in operation["parameters"]} == {"start", "end", "product"}
+    assert schema["components"]["securitySchemes"]["partnerToken"]["scheme"] == "bearer"
