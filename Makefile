@@ -23,6 +23,7 @@ help:
 	@echo "make bench  - the device API under an open-model load on the production-like stack"
 	@echo "make test-live - the live orders page in Chromium; commit -> browser latency in test-artifacts/"
 	@echo "make bench-voice - spoken orders (espeak-ng, clean and noisy) through upload, worker and matching"
+	@echo "make bench-analytics - partner analytics rollups and portal queries over 10M events (BENCH_ARGS=\"--events N\")"
 
 $(VENV)/.installed: requirements.txt
 	@if [ -z "$(PYTHON_BOOT)" ]; then echo "Python >= 3.12 is needed (Django 6). Install python3.12 (e.g. pyenv install 3.12) and retry."; exit 1; fi
@@ -42,7 +43,7 @@ run: venv
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
+	$(PY) manage.py seed_demo --history --base-url http://127.0.0.1:$(PORT)
 	@echo ""
 	@echo "Dash is starting at http://127.0.0.1:$(PORT)  (Ctrl-C stops web, worker, beat$(if $(REDIS_URL),, and the embedded Redis))"
 	@echo ""
@@ -75,3 +76,9 @@ test-live: venv system-deps
 
 bench-voice: venv system-deps
 	$(PY) -m dash.localstack run -- $(PY) -m bench.voice $(BENCH_VOICE_ARGS)
+
+.PHONY: bench-analytics
+# Partner analytics over 10 million generated events on a throwaway PostgreSQL (bench/analytics.py).
+bench-analytics: venv
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { $(call APT_INSTALL,postgresql); }
+	$(PY) -m bench.analytics $(BENCH_ARGS)

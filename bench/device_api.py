@@ -402,7 +402,7 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
     except StackError as exc:  # the figures so far are still worth printing
         print(f"warning: {exc}", file=sys.stderr)
     print(
-        f"load done; waiting up to {args.hold_seconds + args.settle:g}s for held orders to be released ...",
+        f"load done; waiting up to {args.hold_seconds * 1.5 + args.settle:g}s for held orders to be released ...",
         flush=True,
     )
     figures_file = stack.workdir / "figures.json"
@@ -413,11 +413,11 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
             "-m",
             "bench.db_figures",
             "--max-wait",
-            str(args.hold_seconds + args.settle),
+            str(args.hold_seconds * 1.5 + args.settle),
             "--out",
             str(figures_file),
         ],
-        timeout=args.hold_seconds + args.settle + 120,
+        timeout=args.hold_seconds * 1.5 + args.settle + 120,
     )
     db = orjson.loads(figures_file.read_bytes())
     return build_report(args, load, db, sampler.report())
@@ -602,7 +602,7 @@ def main() -> int:
     parser.add_argument("--background-nice", type=int, default=10, help="nice level of the Celery processes (0 = none)")
     parser.add_argument("--web-threads", type=int, default=2, help="threads per web worker (granian blocking threads, gunicorn gthread)")
     parser.add_argument("--worker-concurrency", type=int, default=1, help="Celery worker processes")
-    parser.add_argument("--hold-seconds", type=int, default=10, help="the buttons' hold window")
+    parser.add_argument("--hold-seconds", type=int, default=10, help="the buttons' mean hold window (each 0.5x to 1.5x)")
     parser.add_argument("--ship-seconds", type=int, default=20, help="DASH_SIM_SHIP_SECONDS")
     parser.add_argument("--deliver-seconds", type=int, default=20, help="DASH_SIM_DELIVER_SECONDS")
     parser.add_argument(

@@ -83,7 +83,9 @@ def create(*, buttons: int, hold_seconds: int, seed: int) -> list[dict]:
                     name=product.name,
                     product=product,
                     quantity=1,
-                    hold_seconds=hold_seconds,
+                    # Customers choose their own windows: spread around the mean, so that orders
+                    # placed in the same second are not released, shipped and delivered in lockstep.
+                    hold_seconds=rng.randint(max(0, hold_seconds // 2), hold_seconds * 3 // 2),
                     claimed_at=now,
                 )
             )
@@ -102,7 +104,7 @@ def create(*, buttons: int, hold_seconds: int, seed: int) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.setup_data")
     parser.add_argument("--buttons", type=int, default=3000)
-    parser.add_argument("--hold-seconds", type=int, default=5)
+    parser.add_argument("--hold-seconds", type=int, default=5, help="the mean hold window (each button: 0.5x to 1.5x)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

@@ -302,3 +302,15 @@ STORAGES = {
 }
 CELERY_TASK_ROUTES["devices.tasks.prune_voice_clips"] = {"queue": "sweeps"}
 CELERY_BEAT_SCHEDULE["prune-voice-clips"] = {"task": "devices.tasks.prune_voice_clips", "schedule": 3600.0, "options": {"expires": 3600}}
+
+# --- Partner analytics (issue 6) --------------------------------------------------------
+# Days and hours in the partner figures are the customer's (set on their Settings page, pushed
+# down to partners.CustomerTimeZone); customers who never chose one count in this one.
+DASH_DEFAULT_TIME_ZONE = env("DASH_DEFAULT_TIME_ZONE", default="UTC")
+# The rollup consumes only rows older than this (see partners/analytics/rollup.py: the safe horizon).
+DASH_ANALYTICS_LAG_SECONDS = env.int("DASH_ANALYTICS_LAG_SECONDS", default=5)
+DASH_ANALYTICS_BATCH = env.int("DASH_ANALYTICS_BATCH", default=250_000)
+# Any figure describing fewer distinct customers than this is suppressed.
+DASH_PRIVACY_MIN_CUSTOMERS = env.int("DASH_PRIVACY_MIN_CUSTOMERS", default=5)
+CELERY_TASK_ROUTES["partners.tasks.rollup_analytics"] = {"queue": "sweeps"}
+CELERY_BEAT_SCHEDULE["rollup-analytics"] = {"task": "partners.tasks.rollup_analytics", "schedule": 20.0, "options": {"expires": 30}}

@@ -9,6 +9,7 @@ from devices import appliance_apis
 from devices.voice import apis as voice_apis
 from orders import apis as order_apis
 from orders import views as order_views
+from partners import apis as partner_apis
 
 api_v1 = [
     path("device/events", device_apis.DeviceEventCreateApi.as_view(), name="device-event-create"),
@@ -33,6 +34,13 @@ api_v1 = [
     path("me/voice/<uuid:public_id>/choose", voice_apis.MyVoiceClipChooseApi.as_view(), name="my-voice-clip-choose"),
     path("me/voice/<uuid:public_id>/discard", voice_apis.MyVoiceClipDiscardApi.as_view(), name="my-voice-clip-discard"),
     path("me/voice/<uuid:public_id>/audio", voice_apis.MyVoiceClipAudioApi.as_view(), name="my-voice-clip-audio"),
+    path("partner/figures/totals", partner_apis.PartnerTotalsApi.as_view(), name="partner-totals"),
+    path("partner/figures/daily", partner_apis.PartnerDailyApi.as_view(), name="partner-daily"),
+    path("partner/figures/heatmap", partner_apis.PartnerHeatmapApi.as_view(), name="partner-heatmap"),
+    path("partner/figures/sources", partner_apis.PartnerSourcesApi.as_view(), name="partner-sources"),
+    path("partner/figures/products", partner_apis.PartnerProductsApi.as_view(), name="partner-products"),
+    path("partner/figures/reorders", partner_apis.PartnerReordersApi.as_view(), name="partner-reorders"),
+    path("partner/figures/unmet-demand", partner_apis.PartnerUnmetDemandApi.as_view(), name="partner-unmet-demand"),
 ]
 
 urlpatterns = [
@@ -46,4 +54,5 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("devices/", include("devices.urls")),
     path("settings/", order_views.customer_settings_page, name="settings"),
+    path("partners/", include("partners.urls")),
 ]

@@ -11,3 +11,8 @@ class DevicesConfig(AppConfig):
         from orders.facts import register_filtered_request_counter
 
         register_filtered_request_counter(filtered_presses_by_order)
+
+        # Partner analytics reads this app's facts through a feed it registers (partners is below devices).
+        from devices import analytics_feed
+
+        analytics_feed.register()

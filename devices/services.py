@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from dash.hotpath import hot_cursor
 from devices import credentials
+from devices.analytics_feed import DEVICE_EVENTS_FEED
 from devices.intake import DeviceEventInput, IntakeError, answer_body, parse_event
 from devices.models import Device, DeviceEvent, DeviceKind
 from devices.selectors import IntakeContext, OrderRef, StoredAnswer, device_for_token, intake_context, stored_answer
@@ -18,6 +19,7 @@ from devices.throttle import ThrottleWindow, throttle_retry_after, throttle_wind
 from orders.models import OrderSource
 from orders.selectors import iso, order_summary, summary_of
 from orders.services import order_place
+from partners.analytics.selectors import rollup_watermark
 from partners.models import Partner, Product
 
 log = logging.getLogger(__name__)
@@ -379,16 +381,18 @@ def _record(
 
 
 def device_events_prune(*, now: datetime | None = None, batch: int = 5000) -> int:
-    """Delete events older than the retention window, oldest first, in batches to keep locks short.
+    """Delete events older than the retention window, oldest first, in batches to keep locks short,
+    and only events the partner analytics rollups have consumed (at or below their watermark).
 
     The log is append-only, so the oldest events have the lowest ids: each batch reads the
     next rows by primary key (no index on received_at to maintain on every insert). An event
     whose id is low but whose time is not yet old (its transaction committed late) stops the
     batch and waits for the next run."""
     cutoff = (now or timezone.now()) - timedelta(hours=settings.DASH_EVENT_RETENTION_HOURS)
+    consumed = rollup_watermark(feed=DEVICE_EVENTS_FEED)
     deleted = 0
     while True:
-        rows = list(DeviceEvent.objects.order_by("pk").values_list("pk", "received_at")[:batch])
+        rows = list(DeviceEvent.objects.filter(pk__lte=consumed).order_by("pk").values_list("pk", "received_at")[:batch])
         old = []
         for pk, received_at in rows:
             if received_at >= cutoff:

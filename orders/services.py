@@ -19,6 +19,7 @@ from orders.errors import OrderStateError, SettingsError
 from orders.models import IN_PROGRESS, IN_PROGRESS_SQL, CustomerSettings, Order, OrderEvent, OrderSource, OrderStatus
 from orders.selectors import customer_hold_seconds, order_summary, summary_of
 from partners.models import Product
+from partners.services import customer_time_zone_set
 
 log = logging.getLogger(__name__)
 
@@ -459,5 +460,6 @@ def customer_settings_update(
             row.email_notices = email_notices
         if time_zone is not None:
             row.time_zone = time_zone
+            customer_time_zone_set(user_id=customer_id, time_zone=time_zone)  # the partner figures count in it
         row.save()
     return row

@@ -67,3 +67,147 @@ class PartnerMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.partner} ({self.role})"
+
+
+# --- Analytics rollups ---------------------------------------------------------------------
+# Filled incrementally by partners.analytics.rollup from the fact feeds that devices and orders
+# register (see partners/analytics/feeds.py). Days and hours are in the customer's time zone.
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name such as Europe/Berlin."""
+    import zoneinfo
+
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name (e.g. Europe/Berlin).")
+
+
+class CustomerTimeZone(models.Model):
+    """A customer's time zone for the weekday x hour figures (DASH_DEFAULT_TIME_ZONE when absent)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="time_zone")
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.time_zone}"
+
+
+class RollupWatermark(models.Model):
+    """The last source id a feed's rollup consumed: everything at or below it is counted once."""
+
+    feed = models.CharField(max_length=40, primary_key=True)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.feed} <= {self.last_id}"
+
+
+class ProductHourStat(models.Model):
+    """Additive counts per product, local day, local hour and source."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    source = models.CharField(max_length=12)
+    presses = models.PositiveIntegerField(default=0)
+    placed = models.PositiveIntegerField(default=0)
+    filtered = models.PositiveIntegerField(default=0)
+    paused = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day", "hour", "source"], name="uniq_product_hour_stat")]
+
+
+class ProductDayCustomer(models.Model):
+    """Who did what, per product, local day and source: the exact distinct-customer counts
+    behind the privacy threshold. `flags` and `hours` are bit sets that only ever gain bits (OR
+    on upsert): which metrics and which press hours the customer contributed that day from
+    that source."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    day = models.DateField()
+    customer_id = models.BigIntegerField()
+    source = models.CharField(max_length=12)
+    flags = models.IntegerField(default=0)
+    hours = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "day", "customer_id", "source"], name="uniq_product_day_customer")
+        ]
+
+
+class ProductDayDevice(models.Model):
+    """The devices that asked for a product on a local day (active devices), with their owner."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    day = models.DateField()
+    device_id = models.BigIntegerField()
+    customer_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day", "device_id"], name="uniq_product_day_device")]
+
+
+class ProductReorder(models.Model):
+    """Time between a customer's consecutive orders of a product, bucketed, by the later order's local day."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    day = models.DateField()
+    customer_id = models.BigIntegerField()
+    bucket = models.PositiveSmallIntegerField()
+    reorders = models.PositiveIntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day", "customer_id", "bucket"], name="uniq_product_reorder")]
+
+
+class CustomerLastOrder(models.Model):
+    """The latest order placed per customer and product, carried between rollup runs."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    customer_id = models.BigIntegerField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "customer_id"], name="uniq_customer_last_order")]
+
+
+class UnmetDemand(models.Model):
+    """Requests that named nothing in the catalog: unknown barcodes (gtin), spoken orders not
+    understood, buttons bound to no active product -- per local day, kind and customer."""
+
+    day = models.DateField()
+    kind = models.CharField(max_length=12)
+    gtin = models.CharField(max_length=14, blank=True)
+    customer_id = models.BigIntegerField()
+    requests = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "kind", "gtin", "customer_id"], name="uniq_unmet_demand")]
+        indexes = [models.Index(fields=["gtin", "day"], name="unmet_demand_gtin_idx")]
+
+
+class PartnerApiToken(models.Model):
+    """A token for the partner API, scoped to one partner. Only its SHA-256 is kept; the token is
+    shown once when issued."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_tokens")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.partner} / {self.name} ({self.prefix}...)"

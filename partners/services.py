@@ -1,13 +1,17 @@
 """Every write for partners: the catalog and partner users."""
 
+import hashlib
 import logging
+import secrets
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from partners.demo_catalog import DEMO_CATALOG, DemoProduct
-from partners.models import Partner, PartnerMembership, Product, validate_gtin
+from partners.models import CustomerTimeZone, Partner, PartnerApiToken, PartnerMembership, Product, validate_gtin
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +131,48 @@ def partner_member_add(
             role,
         )
     return membership
+
+
+# --- Partner API tokens ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: PartnerApiToken
+    secret: str  # shown once; only its hash is stored
+
+
+def partner_api_token_issue(*, partner: Partner, user, name: str) -> IssuedToken:
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise ValidationError("Give the token a name of 1 to 80 characters (what uses it).")
+    secret = "pt_" + secrets.token_urlsafe(30)
+    token = PartnerApiToken.objects.create(
+        partner=partner, created_by=user, name=name, prefix=secret[:10], token_hash=hashlib.sha256(secret.encode()).hexdigest()
+    )
+    log.info("partner_api_token_issued partner=%s token=%s user=%s", partner.slug, token.prefix, user.pk if user else "-")
+    return IssuedToken(token=token, secret=secret)
+
+
+def partner_api_token_revoke(*, partner: Partner, token_id: int, user) -> PartnerApiToken:
+    """Revoke one of this partner's tokens (another partner's token id raises DoesNotExist)."""
+    token = PartnerApiToken.objects.get(pk=token_id, partner=partner)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        log.info("partner_api_token_revoked partner=%s token=%s user=%s", partner.slug, token.prefix, user.pk)
+    return token
+
+
+def partner_api_token_touch(*, token: PartnerApiToken, now=None) -> None:
+    """Note the token's use, at most once a minute per token."""
+    now = now or timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        PartnerApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+
+
+def customer_time_zone_set(*, user_id: int, time_zone: str) -> CustomerTimeZone:
+    """The zone a customer's days and hours count in (the orders app pushes the customer's
+    setting down here: partners sits below it)."""
+    row, _ = CustomerTimeZone.objects.update_or_create(user_id=user_id, defaults={"time_zone": time_zone})
+    return row

@@ -102,3 +102,12 @@ def test_settings_update_touches_only_what_was_given(customer):
     row = CustomerSettings.objects.get(customer=customer)
     assert (row.default_hold_seconds, row.email_notices, row.time_zone) == (0, False, "America/New_York")
     assert row.updated_at <= timezone.now()
+
+
+@pytest.mark.django_db
+def test_the_time_zone_reaches_the_partner_figures(customer):
+    from partners.models import CustomerTimeZone
+
+    customer_settings_update(customer_id=customer.pk, time_zone="Asia/Tokyo")
+    customer_settings_update(customer_id=customer.pk, time_zone="America/Chicago")
+    assert CustomerTimeZone.objects.get(user=customer).time_zone == "America/Chicago"

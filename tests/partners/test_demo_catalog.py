@@ -37,11 +37,7 @@ def test_demo_gtins_are_the_same_on_every_build():
 def test_every_demo_product_has_one_to_four_lowercase_aliases_unique_in_the_catalog():
     assert all(1 <= len(p.aliases) <= 4 for p in DEMO_PRODUCTS)
     assert all(a == a.lower().strip() and a for p in DEMO_PRODUCTS for a in p.aliases)
-    repeated = [
-        alias
-        for alias, n in Counter(a for p in DEMO_PRODUCTS for a in p.aliases).items()
-        if n > 1
-    ]
+    repeated = [alias for alias, n in Counter(a for p in DEMO_PRODUCTS for a in p.aliases).items() if n > 1]
     assert repeated == []
 
 
@@ -82,9 +78,7 @@ def test_catalog_load_demo_creates_everything_once_and_nothing_on_a_second_run()
 @pytest.mark.django_db
 def test_catalog_load_demo_puts_back_an_edited_product():
     catalog_load_demo()
-    Product.objects.filter(sku="KH-WR-001").update(
-        price=Decimal("99.00"), aliases=[], active=False
-    )
+    Product.objects.filter(sku="KH-WR-001").update(price=Decimal("99.00"), aliases=[], active=False)
     # when
     result = catalog_load_demo()
     # then

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -22,12 +23,15 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from devices import appliances, credentials
+from devices.demo_history import history_generate
 from devices.models import ApplianceSlot, Device, DeviceKind
 from devices.services import DeviceError, device_claim, device_issue_token, device_provision, device_set_paused, device_update
+from partners.analytics.rollup import analytics_rollup_run
 from partners.demo_catalog import DEMO_CATALOG
-from partners.models import PartnerMembership
+from partners.models import PartnerMembership, Product
 from partners.selectors import catalog_size, partner_by_slug
 from partners.services import catalog_load_demo, partner_member_add
 
@@ -369,6 +373,11 @@ class Command(BaseCommand):
             help="Print one JSON object and nothing else.",
         )
         parser.add_argument(
+            "--history",
+            action="store_true",
+            help="Also give the demo partner's products weeks of synthetic shoppers' history, rolled up for the portal.",
+        )
+        parser.add_argument(
             "--base-url",
             default="http://127.0.0.1:8000",
             help="Where Dash is served (for the printed URLs).",
@@ -394,6 +403,7 @@ class Command(BaseCommand):
         except (ValidationError, DeviceError) as exc:
             raise CommandError(f"seed_demo failed, nothing was changed: {exc}") from exc
 
+        history = _history_ensure(brand) if options["history"] else None
         size = catalog_size()
         report = {
             "base_url": base_url,
@@ -427,6 +437,8 @@ class Command(BaseCommand):
                 "voice_curl": voice_curl(base_url=base_url, token=wand["token"]),
             },
         }
+        if history is not None:
+            report["history"] = {**history, "portal": f"{base_url}/partners/"}
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
         else:
@@ -506,6 +518,13 @@ class Command(BaseCommand):
             f"Press {report['devices'][0]['serial']} ({report['devices'][0]['product']['name']}):"
         )
         out(report["curl"])
+        if "history" in report:
+            history = report["history"]
+            out("")
+            out(
+                f"Partner portal: sign in as {PARTNER_USER.email} and open {history['portal']} -- "
+                f"{history['shoppers']} synthetic shoppers, {history['days']} days of history."
+            )
 
 
 def _login_entry(login: DemoLogin, *, url: str) -> dict:
@@ -515,3 +534,36 @@ def _login_entry(login: DemoLogin, *, url: str) -> dict:
         "password": login.password,
         "url": url,
     }
+
+
+SHOPPERS = 80
+HISTORY_DAYS = 42
+SHOPPER_SERIAL_PREFIX = "SHOP"
+
+
+def _history_ensure(brand) -> dict:
+    """Synthetic shoppers with six weeks of presses and orders, once; then the rollups, so the
+    demo partner's portal has figures the moment the site starts."""
+    user_model = get_user_model()
+    if not Device.objects.filter(serial__startswith=f"{SHOPPER_SERIAL_PREFIX}-").exists():
+        with transaction.atomic():
+            shoppers = []
+            for i in range(SHOPPERS):
+                user, created = user_model.objects.get_or_create(
+                    username=f"shopper{i:02d}", defaults={"email": f"shopper{i:02d}@shoppers.dash.local"}
+                )
+                if created:
+                    user.set_unusable_password()
+                    user.save(update_fields=["password"])
+                shoppers.append(user)
+            own = list(brand.products.filter(active=True).order_by("sku")[:6])
+            others = list(Product.objects.filter(active=True).exclude(partner=brand).order_by("sku")[:4])
+            history_generate(
+                customers=shoppers,
+                products=own + others,
+                end=timezone.now(),
+                days=HISTORY_DAYS,
+                serial_prefix=SHOPPER_SERIAL_PREFIX,
+            )
+    analytics_rollup_run(now=timezone.now() + timedelta(seconds=settings.DASH_ANALYTICS_LAG_SECONDS + 1))
+    return {"shoppers": SHOPPERS, "days": HISTORY_DAYS}

@@ -1,0 +1,40 @@
+"""The order timeline as a fact feed for partner analytics (see partners/analytics/feeds.py).
+
+`placed` is an order's first timeline entry (no from-state), whatever its source (button, scan,
+voice, appliance, web); `cancelled` counts removals during the hold (from held or
+needs_confirmation) -- an operator cancelling a failed order is not a customer's change of
+mind; `delivered` and `failed` are transitions into those states.
+"""
+
+from partners.analytics.feeds import FactFeed, feed_register
+
+ORDER_EVENTS_FEED = "order_events"
+
+_SQL = """
+SELECT
+    oe.id,
+    oe.at,
+    o.customer_id,
+    o.product_id,
+    0 AS device_id,
+    o.source,
+    0 AS presses,
+    CASE WHEN oe.from_status = '' THEN 1 ELSE 0 END AS placed,
+    0 AS filtered,
+    0 AS paused,
+    CASE WHEN oe.to_status = 'cancelled' AND oe.from_status IN ('held', 'needs_confirmation') THEN 1 ELSE 0 END AS cancelled,
+    CASE WHEN oe.to_status = 'delivered' THEN 1 ELSE 0 END AS delivered,
+    CASE WHEN oe.to_status = 'failed' THEN 1 ELSE 0 END AS failed,
+    '' AS unmet_kind,
+    '' AS gtin
+FROM orders_orderevent oe
+JOIN orders_order o ON o.id = oe.order_id
+WHERE oe.id > %(lo)s AND oe.id <= %(hi)s
+  AND (oe.from_status = ''
+       OR oe.to_status IN ('delivered', 'failed')
+       OR (oe.to_status = 'cancelled' AND oe.from_status IN ('held', 'needs_confirmation')))
+"""
+
+
+def register() -> None:
+    feed_register(FactFeed(name=ORDER_EVENTS_FEED, table="orders_orderevent", time_column="at", sql=_SQL))

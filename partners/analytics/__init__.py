@@ -1,0 +1,1 @@
+"""Partner analytics: fact feeds pushed down by the apps above, incremental rollups, portal reads."""

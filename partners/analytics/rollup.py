@@ -1,0 +1,361 @@
+"""Incremental rollups: each run consumes what the fact feeds hold beyond their watermark.
+
+A watermark, not a rescan
+    Every feed has a row in RollupWatermark: the highest source id already counted. A run takes
+    the ids in (watermark, horizon], in batches; each batch is aggregated into the rollup tables
+    with additive upserts (INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n) and moves the
+    watermark in the same transaction, under a row lock on the watermark. So a batch counts
+    exactly once: a crash rolls back both, a concurrent run waits for the lock and then sees the
+    moved watermark, and a second run with nothing new changes nothing.
+
+The safe horizon
+    Ids come from a sequence when a row is inserted, not when it commits: a transaction still
+    in flight may commit an id below ids already visible, and a watermark past it would skip it
+    for good. A run therefore only consumes ids of rows older than a horizon time:
+      horizon_time = min(now - DASH_ANALYTICS_LAG_SECONDS,
+                         start of the oldest open writing transaction - 1 s)   [PostgreSQL]
+      horizon_id   = the highest id among rows whose timestamp is before horizon_time.
+    A row still in flight started its transaction after horizon_time + 1 s, so its id was drawn
+    after every row stamped before horizon_time was inserted (the intake and the order services
+    stamp a row less than a second before inserting it). On SQLite writers are serialized, so
+    commit order is id order and the lag alone is plenty.
+
+The prune of the device event log deletes only ids at or below the device feed's watermark
+(devices.services.device_events_prune asks partners.analytics.selectors.rollup_watermark).
+
+Distinct customers
+    The privacy threshold needs exact distinct-customer counts over any date range and product
+    set, which sums of per-cell counts cannot give. ProductDayCustomer keeps one row per
+    (product, local day, customer, source) with bit sets of the metrics and press hours
+    that row contributed -- an exact membership table (no sketches: a HyperLogLog estimate could
+    let a 4-customer cell through). Its size is bounded by active customer-product-days, not by
+    events, and a range query counts distinct customer ids over it. ProductDayDevice does the
+    same for active devices.
+
+PostgreSQL runs the aggregation as SQL over a temporary table of the batch's facts; SQLite (the
+embedded `make run`) aggregates the same facts in Python and writes with the same upserts.
+"""
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from partners.analytics.feeds import FACT_COLUMNS, METRIC_BITS, METRICS, FactFeed, feeds
+
+log = logging.getLogger(__name__)
+
+# Upper bounds (seconds) of the time-between-reorders buckets; the last bucket is open.
+REORDER_BOUNDS = (86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 60 * 86400)
+REORDER_LABELS = ("< 1 day", "1-3 days", "3-7 days", "1-2 weeks", "2-4 weeks", "1-2 months", "> 2 months")
+
+
+@dataclass
+class RollupReport:
+    facts: int = 0  # source rows read
+    batches: int = 0
+    seconds: float = 0.0
+    watermarks: dict = field(default_factory=dict)
+
+
+def reorder_bucket(seconds: float) -> int:
+    for i, bound in enumerate(REORDER_BOUNDS):
+        if seconds < bound:
+            return i
+    return len(REORDER_BOUNDS)
+
+
+def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = None) -> RollupReport:
+    """Consume every feed up to its safe horizon. Safe to run concurrently and repeatedly."""
+    started = time.perf_counter()
+    now = now or timezone.now()
+    batch = batch or settings.DASH_ANALYTICS_BATCH
+    report = RollupReport()
+    active = feeds()
+    horizons = {feed.name: _safe_horizon(feed, now) for feed in active}
+    while True:
+        # One batch takes the next ids of every feed and aggregates them together; the
+        # watermark rows are locked in name order, so concurrent runs queue, never deadlock.
+        with transaction.atomic():
+            ranges = []
+            for feed in active:
+                lo = _lock_watermark(feed.name)
+                report.watermarks[feed.name] = lo
+                horizon = horizons[feed.name]
+                if horizon is not None and lo < horizon:
+                    ranges.append((feed, lo, min(lo + batch, horizon)))
+            if not ranges:
+                break
+            report.facts += _apply(ranges)
+            report.batches += 1
+            for feed, _lo, hi in ranges:
+                _move_watermark(feed.name, hi)
+                report.watermarks[feed.name] = hi
+    report.seconds = time.perf_counter() - started
+    if report.facts:
+        log.info("analytics_rollup facts=%s batches=%s seconds=%.3f", report.facts, report.batches, report.seconds)
+    return report
+
+
+# --- Watermark and horizon -----------------------------------------------------------------------
+
+
+def _lock_watermark(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO partners_rollupwatermark (feed, last_id) VALUES (%s, 0) ON CONFLICT (feed) DO NOTHING", [name])
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        cursor.execute(f"SELECT last_id FROM partners_rollupwatermark WHERE feed = %s{lock}", [name])
+        return cursor.fetchone()[0]
+
+
+def _move_watermark(name: str, last_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE partners_rollupwatermark SET last_id = %s, updated_at = %s WHERE feed = %s",
+            [last_id, connection.ops.adapt_datetimefield_value(timezone.now()), name],
+        )
+
+
+def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
+    cutoff = now - timedelta(seconds=settings.DASH_ANALYTICS_LAG_SECONDS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT min(xact_start) FROM pg_stat_activity"
+                " WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND datname = current_database()"
+            )
+            oldest = cursor.fetchone()[0]
+            if oldest is not None:
+                cutoff = min(cutoff, oldest - timedelta(seconds=1))
+        # The newest rows before the cutoff, through the time index; ids and times rise together
+        # closely enough that the highest id is among the last thousand.
+        cursor.execute(
+            f"SELECT max(id) FROM (SELECT id FROM {feed.table} WHERE {feed.time_column} < %s"
+            f" ORDER BY {feed.time_column} DESC LIMIT 1000) newest",
+            [connection.ops.adapt_datetimefield_value(cutoff)],
+        )
+        return cursor.fetchone()[0]
+
+
+def _apply(ranges: list[tuple[FactFeed, int, int]]) -> int:
+    if connection.vendor == "postgresql":
+        return _apply_postgresql(ranges)
+    return _apply_portable(ranges)
+
+
+# --- PostgreSQL: set-based ---------------------------------------------------------------------
+
+_BATCH_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS analytics_batch (
+    id bigint, at timestamptz, customer_id bigint, product_id bigint, device_id bigint, source text,
+    presses int, placed int, filtered int, paused int, cancelled int, delivered int, failed int,
+    unmet_kind text, gtin text, day date, hour int
+) ON COMMIT DELETE ROWS
+"""
+
+_FILL = """
+INSERT INTO analytics_batch
+SELECT f.*, (f.at AT TIME ZONE COALESCE(tz.time_zone, %(tz)s))::date,
+       extract(hour FROM f.at AT TIME ZONE COALESCE(tz.time_zone, %(tz)s))::int
+FROM ({feed}) f
+LEFT JOIN partners_customertimezone tz ON tz.user_id = f.customer_id
+WHERE f.customer_id IS NOT NULL
+"""
+
+_SUMS = ", ".join(f"sum({m})" for m in METRICS)
+_ADD = ", ".join(f"{m} = s.{m} + EXCLUDED.{m}" for m in METRICS)
+_HOUR_STATS = f"""
+INSERT INTO partners_producthourstat AS s (product_id, day, hour, source, {", ".join(METRICS)})
+SELECT product_id, day, hour, source, {_SUMS}
+FROM analytics_batch WHERE product_id IS NOT NULL
+GROUP BY product_id, day, hour, source
+ON CONFLICT (product_id, day, hour, source) DO UPDATE SET {_ADD}
+"""
+
+_FLAGS = " | ".join(f"({m} * {METRIC_BITS[m]})" for m in METRICS)
+_MEMBERS = f"""
+INSERT INTO partners_productdaycustomer AS m (product_id, day, customer_id, source, flags, hours)
+SELECT product_id, day, customer_id, source, bit_or({_FLAGS}),
+       bit_or(CASE WHEN presses = 1 THEN 1 << hour ELSE 0 END)
+FROM analytics_batch WHERE product_id IS NOT NULL
+GROUP BY product_id, day, customer_id, source
+ON CONFLICT (product_id, day, customer_id, source) DO UPDATE
+SET flags = m.flags | EXCLUDED.flags, hours = m.hours | EXCLUDED.hours
+"""
+
+_DEVICES = """
+INSERT INTO partners_productdaydevice (product_id, day, device_id, customer_id)
+SELECT product_id, day, device_id, min(customer_id)
+FROM analytics_batch WHERE product_id IS NOT NULL AND device_id <> 0
+GROUP BY product_id, day, device_id
+ON CONFLICT (product_id, day, device_id) DO NOTHING
+"""
+
+_BUCKET = "CASE " + " ".join(f"WHEN gap < {b} THEN {i}" for i, b in enumerate(REORDER_BOUNDS)) + f" ELSE {len(REORDER_BOUNDS)} END"
+_REORDERS = f"""
+INSERT INTO partners_productreorder AS r (product_id, day, customer_id, bucket, reorders, seconds)
+SELECT product_id, day, customer_id, {_BUCKET}, count(*), sum(floor(gap))::bigint
+FROM (
+    SELECT p.product_id, p.day, p.customer_id, extract(epoch FROM p.at - COALESCE(p.prev_at, lo.last_at)) AS gap
+    FROM (
+        SELECT product_id, customer_id, day, at,
+               lag(at) OVER (PARTITION BY product_id, customer_id ORDER BY at, id) AS prev_at
+        FROM analytics_batch WHERE placed = 1 AND product_id IS NOT NULL
+    ) p
+    LEFT JOIN partners_customerlastorder lo ON lo.product_id = p.product_id AND lo.customer_id = p.customer_id
+    WHERE COALESCE(p.prev_at, lo.last_at) < p.at
+) g
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (product_id, day, customer_id, bucket) DO UPDATE
+SET reorders = r.reorders + EXCLUDED.reorders, seconds = r.seconds + EXCLUDED.seconds
+"""
+
+_LAST_ORDERS = """
+INSERT INTO partners_customerlastorder AS l (product_id, customer_id, last_at)
+SELECT product_id, customer_id, max(at) FROM analytics_batch WHERE placed = 1 AND product_id IS NOT NULL
+GROUP BY product_id, customer_id
+ON CONFLICT (product_id, customer_id) DO UPDATE SET last_at = GREATEST(l.last_at, EXCLUDED.last_at)
+"""
+
+_UNMET = """
+INSERT INTO partners_unmetdemand AS u (day, kind, gtin, customer_id, requests)
+SELECT day, unmet_kind, gtin, customer_id, count(*)
+FROM analytics_batch WHERE product_id IS NULL AND unmet_kind <> ''
+GROUP BY day, unmet_kind, gtin, customer_id
+ON CONFLICT (day, kind, gtin, customer_id) DO UPDATE SET requests = u.requests + EXCLUDED.requests
+"""
+
+
+def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(_BATCH_TABLE)
+        facts = 0
+        timings = []
+        for feed, lo, hi in ranges:
+            started = time.perf_counter()
+            cursor.execute(_FILL.format(feed=feed.sql), {"tz": settings.DASH_DEFAULT_TIME_ZONE, "lo": lo, "hi": hi})
+            facts += cursor.rowcount
+            timings.append((feed.name, time.perf_counter() - started))
+        if facts:
+            cursor.execute("ANALYZE analytics_batch")
+            steps = (("hours", _HOUR_STATS), ("members", _MEMBERS), ("devices", _DEVICES), ("reorders", _REORDERS), ("last", _LAST_ORDERS), ("unmet", _UNMET))
+            for name, statement in steps:
+                started = time.perf_counter()
+                cursor.execute(statement)
+                timings.append((name, time.perf_counter() - started))
+        cursor.execute("TRUNCATE analytics_batch")
+    log.debug("analytics_batch facts=%s %s", facts, " ".join(f"{n}={t:.3f}" for n, t in timings))
+    return facts
+
+
+# --- Portable (SQLite): the same aggregation in Python -----------------------------------------
+
+
+def _as_datetime(value) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _apply_portable(ranges: list[tuple[FactFeed, int, int]]) -> int:
+    rows = []
+    with connection.cursor() as cursor:
+        for feed, lo, hi in ranges:
+            cursor.execute(feed.sql, {"lo": lo, "hi": hi})
+            rows += [dict(zip(FACT_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+        cursor.execute("SELECT user_id, time_zone FROM partners_customertimezone")
+        zones = {uid: ZoneInfo(tz) for uid, tz in cursor.fetchall()}
+    default_zone = ZoneInfo(settings.DASH_DEFAULT_TIME_ZONE)
+    hour_stats: dict = defaultdict(lambda: [0] * len(METRICS))
+    members: dict = defaultdict(lambda: [0, 0])
+    devices: dict = {}
+    unmet: dict = defaultdict(int)
+    placed: dict = defaultdict(list)
+    facts = 0
+    for row in rows:
+        if row["customer_id"] is None:
+            continue
+        facts += 1
+        at = _as_datetime(row["at"])
+        local = at.astimezone(zones.get(row["customer_id"], default_zone))
+        day, hour = local.date(), local.hour
+        product = row["product_id"]
+        if product is None:
+            if row["unmet_kind"]:
+                unmet[(day, row["unmet_kind"], row["gtin"] or "", row["customer_id"])] += 1
+            continue
+        counts = hour_stats[(product, day, hour, row["source"])]
+        member = members[(product, day, row["customer_id"], row["source"])]
+        if row["device_id"]:
+            key = (product, day, row["device_id"])
+            devices[key] = min(devices.get(key, row["customer_id"]), row["customer_id"])
+        for i, metric in enumerate(METRICS):
+            if row[metric]:
+                counts[i] += 1
+                member[0] |= METRIC_BITS[metric]
+        if row["presses"]:
+            member[1] |= 1 << hour
+        if row["placed"]:
+            placed[(product, row["customer_id"])].append((at, row["id"], day))
+    with connection.cursor() as cursor:
+        cols = ", ".join(METRICS)
+        cursor.executemany(
+            f"INSERT INTO partners_producthourstat (product_id, day, hour, source, {cols})"
+            f" VALUES (%s, %s, %s, %s, {', '.join(['%s'] * len(METRICS))})"
+            f" ON CONFLICT (product_id, day, hour, source) DO UPDATE SET"
+            f" {', '.join(f'{m} = {m} + excluded.{m}' for m in METRICS)}",
+            [(p, d.isoformat(), h, s, *c) for (p, d, h, s), c in hour_stats.items()],
+        )
+        cursor.executemany(
+            "INSERT INTO partners_productdaycustomer (product_id, day, customer_id, source, flags, hours)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (product_id, day, customer_id, source)"
+            " DO UPDATE SET flags = flags | excluded.flags, hours = hours | excluded.hours",
+            [(p, d.isoformat(), c, s, *m) for (p, d, c, s), m in members.items()],
+        )
+        cursor.executemany(
+            "INSERT INTO partners_productdaydevice (product_id, day, device_id, customer_id) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (product_id, day, device_id) DO NOTHING",
+            [(p, d.isoformat(), dv, c) for (p, d, dv), c in devices.items()],
+        )
+        cursor.executemany(
+            "INSERT INTO partners_unmetdemand (day, kind, gtin, customer_id, requests) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (day, kind, gtin, customer_id) DO UPDATE SET requests = requests + excluded.requests",
+            [(d.isoformat(), k, g, c, n) for (d, k, g, c), n in unmet.items()],
+        )
+        _reorders_portable(cursor, placed)
+    return facts
+
+
+def _reorders_portable(cursor, placed: dict) -> None:
+    reorders: dict = defaultdict(lambda: [0, 0])
+    last_orders = []
+    for (product, customer), orders in placed.items():
+        cursor.execute("SELECT last_at FROM partners_customerlastorder WHERE product_id = %s AND customer_id = %s", [product, customer])
+        found = cursor.fetchone()
+        prev = _as_datetime(found[0]) if found else None
+        for at, _id, day in sorted(orders, key=lambda o: (o[0], o[1])):
+            if prev is not None and prev < at:
+                gap = (at - prev).total_seconds()
+                cell = reorders[(product, day, customer, reorder_bucket(gap))]
+                cell[0] += 1
+                cell[1] += int(gap)
+            prev = at if prev is None else max(prev, at)
+        last_orders.append((product, customer, connection.ops.adapt_datetimefield_value(prev)))
+    cursor.executemany(
+        "INSERT INTO partners_productreorder (product_id, day, customer_id, bucket, reorders, seconds)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (product_id, day, customer_id, bucket) DO UPDATE SET"
+        " reorders = reorders + excluded.reorders, seconds = seconds + excluded.seconds",
+        [(p, d.isoformat(), c, b, n, s) for (p, d, c, b), (n, s) in reorders.items()],
+    )
+    cursor.executemany(
+        "INSERT INTO partners_customerlastorder (product_id, customer_id, last_at) VALUES (%s, %s, %s)"
+        " ON CONFLICT (product_id, customer_id) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
+        last_orders,
+    )

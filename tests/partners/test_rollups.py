@@ -1,0 +1,122 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from devices.demo_history import history_generate
+from devices.models import DeviceEvent
+from devices.services import device_events_prune
+from orders.models import OrderEvent
+from partners.analytics.rollup import analytics_rollup_run
+from partners.analytics.selectors import rollup_watermark
+from partners.models import CustomerTimeZone, ProductHourStat
+from tests.factories import PartnerFactory, ProductFactory, UserFactory
+from tests.partners.recount import recount, rolled_up
+
+LATER = timedelta(minutes=1)
+
+
+@pytest.fixture
+def shoppers(db):
+    partner = PartnerFactory()
+    products = [ProductFactory(partner=partner) for _ in range(4)]
+    customers = [UserFactory() for _ in range(12)]
+    # Two shoppers live elsewhere: their weekday x hour figures are in their own time.
+    CustomerTimeZone.objects.create(user=customers[0], time_zone="America/New_York")
+    CustomerTimeZone.objects.create(user=customers[1], time_zone="Asia/Tokyo")
+    return customers, products
+
+
+def _generate(customers, products, *, end, days, seed):
+    return history_generate(customers=customers, products=products, end=end, days=days, seed=seed, serial_prefix=f"T{seed}")
+
+
+def test_rollups_equal_a_brute_force_recount(shoppers):
+    customers, products = shoppers
+    size = _generate(customers, products, end=timezone.now(), days=21, seed=1)
+    assert size.events > 100 and size.order_events > 100
+
+    report = analytics_rollup_run(now=timezone.now() + LATER)
+
+    assert report.facts > 0
+    assert rolled_up() == recount()
+
+
+def test_an_incremental_run_adds_only_what_is_new_and_a_repeated_run_changes_nothing(shoppers):
+    customers, products = shoppers
+    now = timezone.now()
+    # given: three weeks, rolled up in small batches
+    _generate(customers[:6], products, end=now - timedelta(days=7), days=21, seed=2)
+    analytics_rollup_run(now=now + LATER, batch=97)
+    # when: another week arrives, for the same and for new shoppers, and the rollup runs twice
+    _generate(customers, products + [ProductFactory()], end=now, days=7, seed=3)
+    analytics_rollup_run(now=now + LATER, batch=1000)
+    first = rolled_up()
+    again = analytics_rollup_run(now=now + LATER)
+    # then
+    assert again.facts == 0
+    assert rolled_up() == first == recount()
+    assert rollup_watermark(feed="device_events") == DeviceEvent.objects.latest("pk").pk
+    assert rollup_watermark(feed="order_events") == OrderEvent.objects.latest("pk").pk
+
+
+def test_a_run_leaves_rows_younger_than_the_lag_for_the_next_one(shoppers, settings):
+    customers, products = shoppers
+    settings.DASH_ANALYTICS_LAG_SECONDS = 3600
+    now = timezone.now()
+    _generate(customers, products, end=now, days=3, seed=4)
+    times = list(DeviceEvent.objects.order_by("pk").values_list("received_at", flat=True))
+    middle = times[len(times) // 2]
+    young = DeviceEvent.objects.filter(received_at__gte=middle).order_by("pk").first()
+    # when: a run an hour after the middle event (the lag is an hour)
+    analytics_rollup_run(now=middle + timedelta(hours=1))
+    # then: the younger half waits for the next run
+    assert 0 < rollup_watermark(feed="device_events") < young.pk
+    assert rolled_up() != recount()
+    analytics_rollup_run(now=now + timedelta(hours=2))
+    assert rolled_up() == recount()
+
+
+def test_the_prune_only_deletes_events_the_rollups_consumed(shoppers, settings):
+    customers, products = shoppers
+    settings.DASH_EVENT_RETENTION_HOURS = 24
+    now = timezone.now()
+    _generate(customers, products, end=now - timedelta(days=3), days=5, seed=5)
+    total = DeviceEvent.objects.count()
+    # given: nothing rolled up yet -- nothing may go
+    assert device_events_prune(now=now) == 0
+    # given: the rollups consumed part of the log
+    settings.DASH_ANALYTICS_LAG_SECONDS = 0
+    analytics_rollup_run(now=now - timedelta(days=4), batch=10**9)
+    consumed = rollup_watermark(feed="device_events")
+    assert 0 < consumed < DeviceEvent.objects.latest("pk").pk
+    # when
+    deleted = device_events_prune(now=now)
+    # then: exactly the consumed events went; the figures keep them
+    assert deleted > 0
+    assert not DeviceEvent.objects.filter(pk__lte=consumed).exists()
+    assert DeviceEvent.objects.count() == total - deleted > 0
+    presses_before = sum(ProductHourStat.objects.values_list("presses", flat=True))
+    analytics_rollup_run(now=now + LATER)
+    assert device_events_prune(now=now) == total - deleted
+    assert sum(ProductHourStat.objects.values_list("presses", flat=True)) > presses_before
+
+
+def test_the_beat_task_rolls_up_what_is_older_than_the_lag(shoppers, settings):
+    from partners.tasks import rollup_analytics
+
+    customers, products = shoppers
+    settings.DASH_ANALYTICS_LAG_SECONDS = 0
+    _generate(customers, products, end=timezone.now() - timedelta(seconds=5), days=2, seed=7)
+
+    assert rollup_analytics() > 0
+    assert rollup_analytics() == 0
+    assert rolled_up() == recount()
+
+
+def test_a_time_zone_must_be_a_real_one(db):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        CustomerTimeZone(user=UserFactory(), time_zone="Mars/Olympus").full_clean()
+    CustomerTimeZone(user=UserFactory(), time_zone="Asia/Tokyo").full_clean()
