@@ -1,6 +1,7 @@
 """Every write for devices: provisioning, claiming, binding, and the event intake."""
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,7 +16,7 @@ from devices.analytics_feed import DEVICE_EVENTS_FEED
 from devices.intake import DeviceEventInput, IntakeError, answer_body, parse_event
 from devices.models import Device, DeviceEvent, DeviceKind
 from devices.selectors import IntakeContext, OrderRef, StoredAnswer, device_for_token, intake_context, stored_answer
-from devices.throttle import ThrottleWindow, throttle_retry_after, throttle_window
+from devices.throttle import throttle_retry_after, throttle_window
 from orders.models import OrderSource
 from orders.selectors import iso, order_summary, summary_of
 from orders.services import order_place
@@ -223,20 +224,12 @@ def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> 
     if not token:
         raise IntakeError(401, "unauthorized", "Send 'Authorization: Device <token>'.")
     token_hash = credentials.hash_token(token)
-    try:
+    with unauthorized_first(token_hash=token_hash):
         event = parse_event(raw, content_type)
-    except IntakeError:
-        if device_for_token(token_hash=token_hash) is None:
-            raise IntakeError(401, "unauthorized", "Unknown or revoked device token.") from None
-        raise
-    now = timezone.now()
-    window = throttle_window(now=now)
-    ctx = intake_context(token_hash=token_hash, event_id=event.event_id, window=window)
-    if ctx is None:
-        raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
-    if ctx.stored is not None:
-        return _replay(ctx.stored, event)  # a retry costs nothing new, so it is never throttled
-    intake_throttle(ctx, window=window, now=now)
+    admitted = intake_admit(token_hash=token_hash, event=event)
+    if isinstance(admitted, IntakeAnswer):
+        return admitted
+    ctx, now = admitted
     try:
         answer = _decide_and_record(ctx, event, now)
     except _DuplicateEvent:
@@ -248,13 +241,34 @@ def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> 
     return answer
 
 
-def intake_throttle(ctx: IntakeContext, *, window: ThrottleWindow, now: datetime) -> None:
-    """Refuse (429) a device past its throttle window; see devices.throttle."""
+@contextmanager
+def unauthorized_first(*, token_hash: str):
+    """A request refused while parsing answers 401, not 400, when its token is not a device's."""
+    try:
+        yield
+    except IntakeError:
+        if device_for_token(token_hash=token_hash) is None:
+            raise IntakeError(401, "unauthorized", "Unknown or revoked device token.") from None
+        raise
+
+
+def intake_admit(*, token_hash: str, event: DeviceEventInput) -> IntakeAnswer | tuple[IntakeContext, datetime]:
+    """What every event type checks first, in one query: the device (401 when unknown or
+    revoked), a replay (its first answer; a retry costs nothing new, so it is never throttled)
+    and the throttle (429). Returns the replay's answer, or the context and the time to decide with."""
+    now = timezone.now()
+    window = throttle_window(now=now)
+    ctx = intake_context(token_hash=token_hash, event_id=event.event_id, window=window)
+    if ctx is None:
+        raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
+    if ctx.stored is not None:
+        return _replay(ctx.stored, event)
     retry_after = throttle_retry_after(window=window, recent=ctx.recent_events, oldest=ctx.oldest_recent_event, now=now)
     if retry_after is not None:
         raise IntakeError(
             429, "throttled", f"Too many events from this device; try again in {retry_after} s.", headers={"Retry-After": str(retry_after)}
         )
+    return ctx, now
 
 
 def _replay(stored: StoredAnswer, event: DeviceEventInput) -> IntakeAnswer:

@@ -333,3 +333,13 @@ def celery_worker_process(settings, tmp_path):
 def _fast_password_hashing(settings):
     """PBKDF2 costs half a second per user on a busy machine; tests don't need its strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run queued Celery tasks in-process (the real task code), e.g. so that their mail can be read."""
+    from dash.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

@@ -16,9 +16,8 @@ from devices import credentials
 from devices.intake import DeviceEventInput, IntakeError, answer_body, event_of
 from devices.models import DeviceEvent, DeviceKind, VoiceClip, voice_clip_storage
 from devices.scan import preferred_quantity
-from devices.selectors import device_for_token, intake_context, stored_answer
-from devices.services import DeviceError, IntakeAnswer, _DuplicateEvent, _record, _replay, intake_throttle
-from devices.throttle import throttle_window
+from devices.selectors import stored_answer
+from devices.services import DeviceError, IntakeAnswer, _DuplicateEvent, _record, _replay, intake_admit, unauthorized_first
 from devices.voice import audio as clip_audio
 from devices.voice.matching import Match, match_transcript
 from devices.voice.recognizer import Vocabulary, recognizer_for, vocabulary_of
@@ -48,27 +47,16 @@ def voice_event_ingest(*, token: str | None, fields: dict[str, str], audio: byte
     token_hash = credentials.hash_token(token)
     data = {key: value for key, value in fields.items() if key in FORM_FIELDS}
     if data.get("type") != "voice":
-        if device_for_token(token_hash=token_hash) is None:
-            raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
-        raise IntakeError(
-            415, "unsupported_media_type", "Only voice events are sent as multipart/form-data; send others as application/json."
-        )
+        with unauthorized_first(token_hash=token_hash):
+            raise IntakeError(415, "unsupported_media_type", "Only voice events are sent as multipart/form-data; send others as application/json.")
     missing = {} if audio is not None else {"audio": ["Required: the spoken order as a WAV, FLAC or OGG file."]}
     audio_hash = hashlib.sha256(audio or b"").hexdigest()
-    try:
+    with unauthorized_first(token_hash=token_hash):
         event = event_of(data, extra_errors=missing, content_hash=audio_hash)
-    except IntakeError:
-        if device_for_token(token_hash=token_hash) is None:
-            raise IntakeError(401, "unauthorized", "Unknown or revoked device token.") from None
-        raise
-    now = timezone.now()
-    window = throttle_window(now=now)
-    ctx = intake_context(token_hash=token_hash, event_id=event.event_id, window=window)
-    if ctx is None:
-        raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
-    if ctx.stored is not None:
-        return _replay(ctx.stored, event)
-    intake_throttle(ctx, window=window, now=now)
+    admitted = intake_admit(token_hash=token_hash, event=event)
+    if isinstance(admitted, IntakeAnswer):
+        return admitted
+    ctx, now = admitted
     if ctx.kind != DeviceKind.WAND:
         raise IntakeError(
             422,

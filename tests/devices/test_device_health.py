@@ -14,16 +14,6 @@ from tests.factories import make_appliance, make_button
 
 
 @pytest.fixture
-def eager_tasks():
-    """Run queued Celery tasks in-process (the real task code) so their mail can be read."""
-    from dash.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def intervals(settings):
     settings.DASH_SILENT_AFTER_HOURS = {"button": 72.0, "appliance": 12.0}
     settings.DASH_BATTERY_LOW_PERCENT = 15

@@ -16,16 +16,6 @@ T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def eager_tasks():
-    """Run queued Celery tasks in-process (the real task code) so their mail can be read."""
-    from dash.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def detergent(db):
     return ProductFactory(name="Liquid Detergent", price="15.49", max_quantity=3, delivery_days=2)
 
