@@ -54,4 +54,21 @@ def clip_pcm16k(data: bytes) -> bytes:
     mono = samples.mean(axis=1)
     if rate != SAMPLE_RATE:
         mono = soxr.resample(mono, rate, SAMPLE_RATE)
-    return (np.clip(mono, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    return (np.clip(trim_silence(mono), -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+def trim_silence(mono: "np.ndarray", *, frame: int = 160, margin_frames: int = 5) -> "np.ndarray":
+    """Cut the quiet before the first and after the last spoken frame (10 ms frames whose
+    energy is within 35 dB of the loudest), keeping 50 ms either side. The grammar has no
+    silence model (fillers in it made the decoder stop early), so leading and trailing quiet
+    would otherwise be forced into words."""
+    frames = len(mono) // frame
+    if frames == 0:
+        return mono
+    energy = np.sqrt(np.mean(mono[: frames * frame].reshape(frames, frame) ** 2, axis=1))
+    loud = np.flatnonzero(energy >= energy.max() * 10 ** (-35 / 20))
+    if energy.max() <= 0 or len(loud) == 0:
+        return mono
+    start = max(0, loud[0] - margin_frames) * frame
+    end = min(frames, loud[-1] + 1 + margin_frames) * frame
+    return mono[start:end]

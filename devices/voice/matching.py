@@ -18,8 +18,8 @@ from devices.voice.recognizer import LEADS, MEASURES, Transcript, Vocabulary
 CONFIDENT_POSTERIOR = 0.95
 CONFIDENT_MARGIN = 0.85  # another product's best path must score below this share of the best
 CANDIDATE_SCORE = 60.0  # rapidfuzz score (0-100) for a product to be offered as a candidate
-ALTERNATIVE_SCORE = 90.0  # a lattice alternative as likely as the best path ranks like a 90 fuzzy match
-MAX_CANDIDATES = 3
+ALTERNATIVE_SCORE = 95.0  # an n-best alternative ranks like a 95 fuzzy match (less 0.1 per rank)
+MAX_CANDIDATES = 5
 
 _CARRIER_WORDS = {w for phrase in (*LEADS, *MEASURES, "please") for w in phrase.split()}
 
@@ -54,10 +54,12 @@ def match_transcript(transcript: Transcript, vocabulary: Vocabulary) -> Match:
     for phrase, score, _ in process.extract(heard, phrases, scorer=fuzz.WRatio, processor=utils.default_process, limit=20):
         for sku in vocabulary.phrases[phrase]:
             scored[sku] = max(scored.get(sku, 0.0), float(score))
-    # Products the decoder found nearly as likely are offered too (they sound alike).
-    for phrase, relative in transcript.alternatives:
+    # Every other product in the decoder's n-best paths is offered too (it sounds alike, even
+    # when it spells differently: "toilet cleaner" for "floor cleaner"), ranked by its path score.
+    # They rank above spelling-only resemblances, below the phrase the decoder heard.
+    for rank, (phrase, _relative) in enumerate(transcript.alternatives):
         for sku in vocabulary.phrases.get(phrase, ()):
-            scored[sku] = max(scored.get(sku, 0.0), ALTERNATIVE_SCORE * relative)
+            scored[sku] = max(scored.get(sku, 0.0), ALTERNATIVE_SCORE - rank * 0.1)
     ranked = sorted(((sku, score) for sku, score in scored.items() if score >= CANDIDATE_SCORE), key=lambda c: (-c[1], c[0]))
     candidates = tuple(Candidate(sku=sku, score=round(score, 1)) for sku, score in ranked[:MAX_CANDIDATES])
     if not candidates:

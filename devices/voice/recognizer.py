@@ -70,10 +70,34 @@ def pronouncing_dictionary() -> dict[str, str]:
     return entries
 
 
+# Catalog words CMUdict lacks, or that the compound rule below splits wrongly ("nappies" is
+# not nap + pies, "aa" is two letters, not two "a"s). Found with `make bench-voice`.
+EXTRA_PRONUNCIATIONS = {
+    "aa": "EY EY",
+    "beeswax": "B IY Z W AE K S",
+    "compostable": "K AH M P AA S T AH B AH L",
+    "cr": "S IY AA R",
+    "degreaser": "D IY G R IY S ER",
+    "disinfecting": "D IH S IH N F EH K T IH NG",
+    "flushable": "F L AH SH AH B AH L",
+    "microfiber": "M AY K R OW F AY B ER",
+    "nappies": "N AE P IY Z",
+    "nappy": "N AE P IY",
+    "oxi": "AA K S IY",
+    "serviettes": "S ER V IY EH T S",
+    "spf": "EH S P IY EH F",
+    "sunblock": "S AH N B L AA K",
+    "unblocker": "AH N B L AA K ER",
+    "unscented": "AH N S EH N T IH D",
+}
+
+
 def pronounce(word: str) -> str | None:
-    """The word's phones: from the dictionary, else as a compound of dictionary words
-    ("microfiber" = micro + fiber), else spelled out when short ("aa"), else None."""
+    """The word's phones: from the dictionary or the extra pronunciations, else as a compound
+    of dictionary words ("firestarter" = fire + starter), else spelled out when short, else None."""
     cmu = pronouncing_dictionary()
+    if word in EXTRA_PRONUNCIATIONS:
+        return EXTRA_PRONUNCIATIONS[word]
     if word in cmu:
         return cmu[word]
     split = _compound(word, cmu)
@@ -170,7 +194,7 @@ class Recognizer:
         )
         self.decoder = Decoder(config)
         for word in {w for phrase in vocabulary.phrases for w in phrase.split()}:
-            if self.decoder.lookup_word(word) is None:
+            if word in EXTRA_PRONUNCIATIONS or self.decoder.lookup_word(word) is None:
                 self.decoder.add_word(word, pronounce(word), False)
         self.decoder.add_jsgf_string("order", grammar_of(vocabulary))
         self.decoder.activate_search("order")

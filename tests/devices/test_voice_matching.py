@@ -68,9 +68,15 @@ def test_spoken_phrases_come_from_aliases_and_the_name_before_its_first_comma():
 
 
 def test_words_missing_from_the_dictionary_are_pronounced_as_compounds_or_spelled():
-    assert pronounce("microfiber") == f"{pronounce('micro')} {pronounce('fiber')}"
-    assert pronounce("aa") == f"{pronounce('a')} {pronounce('a')}"
+    assert pronounce("firestarter") == f"{pronounce('fire')} {pronounce('starter')}"
+    assert pronounce("qx") == f"{pronounce('q')} {pronounce('x')}"
     assert pronounce("xqzvbk") is None
+
+
+def test_catalog_words_the_rules_get_wrong_have_their_own_pronunciations():
+    assert pronounce("aa") == "EY EY"  # the letters, not the word "a" twice
+    assert pronounce("nappies") == "N AE P IY Z"  # not nap + pies
+    assert pronounce("unscented") is not None  # not in CMUdict at all
 
 
 def test_the_fingerprint_changes_with_the_catalog(vocabulary):
