@@ -254,7 +254,14 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]]) -> int:
             timings.append((feed.name, time.perf_counter() - started))
         if facts:
             cursor.execute("ANALYZE analytics_batch")
-            steps = (("hours", _HOUR_STATS), ("members", _MEMBERS), ("devices", _DEVICES), ("reorders", _REORDERS), ("last", _LAST_ORDERS), ("unmet", _UNMET))
+            steps = (
+                ("hours", _HOUR_STATS),
+                ("members", _MEMBERS),
+                ("devices", _DEVICES),
+                ("reorders", _REORDERS),
+                ("last", _LAST_ORDERS),
+                ("unmet", _UNMET),
+            )
             for name, statement in steps:
                 started = time.perf_counter()
                 cursor.execute(statement)
