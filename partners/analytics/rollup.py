@@ -114,6 +114,14 @@ def _lock_watermark(name: str) -> int:
         return cursor.fetchone()[0]
 
 
+def _watermark(name: str) -> int:
+    """The watermark as it stands (no lock): a floor for the horizon's walk, nothing more."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_id FROM partners_rollupwatermark WHERE feed = %s", [name])
+        found = cursor.fetchone()
+        return found[0] if found else 0
+
+
 def _move_watermark(name: str, last_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -133,14 +141,16 @@ def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
             oldest = cursor.fetchone()[0]
             if oldest is not None:
                 cutoff = min(cutoff, oldest - timedelta(seconds=1))
-        # The newest rows before the cutoff, through the time index; ids and times rise together
-        # closely enough that the highest id is among the last thousand.
+        # The highest id stamped before the cutoff, walking the primary key down from the newest
+        # row: only the rows of the last lag seconds are passed over, and the walk stops at the
+        # watermark (nothing new: no horizon). No time index is needed (the event log has none
+        # that gives an order).
         cursor.execute(
-            f"SELECT max(id) FROM (SELECT id FROM {feed.table} WHERE {feed.time_column} < %s"
-            f" ORDER BY {feed.time_column} DESC LIMIT 1000) newest",
-            [connection.ops.adapt_datetimefield_value(cutoff)],
+            f"SELECT id FROM {feed.table} WHERE id > %s AND {feed.time_column} < %s ORDER BY id DESC LIMIT 1",
+            [_watermark(feed.name), connection.ops.adapt_datetimefield_value(cutoff)],
         )
-        return cursor.fetchone()[0]
+        found = cursor.fetchone()
+        return found[0] if found else None
 
 
 def _apply(ranges: list[tuple[FactFeed, int, int]]) -> int:
@@ -244,7 +254,14 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]]) -> int:
             timings.append((feed.name, time.perf_counter() - started))
         if facts:
             cursor.execute("ANALYZE analytics_batch")
-            steps = (("hours", _HOUR_STATS), ("members", _MEMBERS), ("devices", _DEVICES), ("reorders", _REORDERS), ("last", _LAST_ORDERS), ("unmet", _UNMET))
+            steps = (
+                ("hours", _HOUR_STATS),
+                ("members", _MEMBERS),
+                ("devices", _DEVICES),
+                ("reorders", _REORDERS),
+                ("last", _LAST_ORDERS),
+                ("unmet", _UNMET),
+            )
             for name, statement in steps:
                 started = time.perf_counter()
                 cursor.execute(statement)
