@@ -3,7 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
-from dash.health import healthz
+from dash.health import healthz, readyz
 from devices import apis as device_apis
 from devices import appliance_apis
 from orders import apis as order_apis
@@ -31,6 +31,7 @@ api_v1 = [
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),

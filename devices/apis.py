@@ -10,7 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from devices import selectors, services
+from devices import abuse, selectors, services
 from devices.credentials import hash_token
 from devices.intake import IntakeError
 from devices.models import Device, DeviceKind
@@ -247,11 +247,11 @@ class MyDeviceClaimApi(APIView):
         name = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
         hold_seconds = serializers.IntegerField(min_value=0, max_value=7 * 24 * 3600, required=False, allow_null=True, default=None)
 
-    @extend_schema(operation_id="my_device_claim", request=InputSerializer, responses={201: CustomerDeviceSerializer, 400: ErrorSerializer, 409: ErrorSerializer}, tags=["customer"])
+    @extend_schema(operation_id="my_device_claim", request=InputSerializer, responses={201: CustomerDeviceSerializer, 400: ErrorSerializer, 409: ErrorSerializer, 429: ErrorSerializer}, tags=["customer"])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        device = services.device_claim(customer_id=request.user.pk, **data.validated_data)
+        device = abuse.device_claim_guarded(ip=abuse.client_ip(request), customer_id=request.user.pk, **data.validated_data)
         return Response(CustomerDeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
 
