@@ -312,3 +312,5 @@ SECURE_CSP = {
 DASH_CLAIM_FAILS_PER_USER = env.int("DASH_CLAIM_FAILS_PER_USER", default=10)
 DASH_CLAIM_FAILS_PER_IP = env.int("DASH_CLAIM_FAILS_PER_IP", default=30)
 DASH_CLAIM_WINDOW_SECONDS = env.int("DASH_CLAIM_WINDOW_SECONDS", default=900)
+# /metrics answers loopback; elsewhere only with `Authorization: Bearer <token>` (empty: loopback only).
+DASH_METRICS_TOKEN = env("DASH_METRICS_TOKEN", default="")

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from dash.health import healthz, readyz
+from dash.metrics import metrics_view
 from devices import apis as device_apis
 from devices import appliance_apis
 from orders import apis as order_apis
@@ -32,6 +33,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
