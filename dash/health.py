@@ -22,3 +22,27 @@ def healthz(request):
         checks["redis"] = f"error: {exc.__class__.__name__}"
     healthy = all(v == "ok" for v in checks.values())
     return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)
+
+
+def readyz(request):
+    """`/readyz`: 200 when the database and Redis answer and every migration is applied.
+
+    A fresh instance with unapplied migrations is alive (`/healthz`) but not ready for traffic."""
+    checks = {}
+    try:
+        from django.db.migrations.executor import MigrationExecutor
+
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        checks["database"] = "ok"
+        checks["migrations"] = "ok" if not pending else f"error: {len(pending)} unapplied"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
+        checks["database"] = f"error: {exc.__class__.__name__}"
+        checks["migrations"] = "unknown"
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1).ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["redis"] = f"error: {exc.__class__.__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ready" if ready else "unready", "checks": checks}, status=200 if ready else 503)

@@ -314,3 +314,50 @@ DASH_ANALYTICS_BATCH = env.int("DASH_ANALYTICS_BATCH", default=250_000)
 DASH_PRIVACY_MIN_CUSTOMERS = env.int("DASH_PRIVACY_MIN_CUSTOMERS", default=5)
 CELERY_TASK_ROUTES["partners.tasks.rollup_analytics"] = {"queue": "sweeps"}
 CELERY_BEAT_SCHEDULE["rollup-analytics"] = {"task": "partners.tasks.rollup_analytics", "schedule": 20.0, "options": {"expires": 30}}
+
+# --- Abuse limits and production security (issue 7) ------------------------------------
+# allauth counts attempts in the cache (Redis): per IP and per key ("login_failed" per
+# account), answering 429 once a limit is reached.
+ACCOUNT_RATE_LIMITS = {
+    "login": env("DASH_RATE_LOGIN", default="30/m/ip"),
+    "login_failed": env("DASH_RATE_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
+    "signup": env("DASH_RATE_SIGNUP", default="20/m/ip"),
+    "reset_password": env("DASH_RATE_RESET_PASSWORD", default="20/m/ip,5/m/key"),
+    "reset_password_from_key": env("DASH_RATE_RESET_FROM_KEY", default="20/m/ip"),
+    "change_password": "5/m/user",
+}
+# Served behind TLS in production (DASH_DEBUG=false): secure cookies, HSTS, HTTPS redirect
+# and a content security policy. `make run` (DEBUG) stays plain http on 127.0.0.1.
+_PROD = not DEBUG
+SESSION_COOKIE_SECURE = env.bool("DASH_SECURE_COOKIES", default=_PROD)
+CSRF_COOKIE_SECURE = env.bool("DASH_SECURE_COOKIES", default=_PROD)
+SECURE_SSL_REDIRECT = env.bool("DASH_SSL_REDIRECT", default=_PROD)
+# Health, readiness and metrics are probed over plain http inside the host/cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("DASH_HSTS_SECONDS", default=31536000 if _PROD else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DASH_HSTS_INCLUDE_SUBDOMAINS", default=_PROD)
+SECURE_HSTS_PRELOAD = env.bool("DASH_HSTS_PRELOAD", default=_PROD)
+if env.bool("DASH_BEHIND_TLS_PROXY", default=_PROD):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# CSP (Django's own middleware): scripts and styles from self only, no inline script;
+# the live page's WebSocket connects back to self (ws:/wss: same host).
+from django.utils.csp import CSP
+
+MIDDLEWARE.append("django.middleware.csp.ContentSecurityPolicyMiddleware")
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "base-uri": [CSP.SELF],
+    "object-src": [CSP.NONE],
+}
+# Claim-code guessing: failed attempts per user / per client IP within the window (devices/abuse.py).
+DASH_CLAIM_FAILS_PER_USER = env.int("DASH_CLAIM_FAILS_PER_USER", default=10)
+DASH_CLAIM_FAILS_PER_IP = env.int("DASH_CLAIM_FAILS_PER_IP", default=30)
+DASH_CLAIM_WINDOW_SECONDS = env.int("DASH_CLAIM_WINDOW_SECONDS", default=900)
+# /metrics answers loopback; elsewhere only with `Authorization: Bearer <token>` (empty: loopback only).
+DASH_METRICS_TOKEN = env("DASH_METRICS_TOKEN", default="")

@@ -3,7 +3,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
-from dash.health import healthz
+from dash.health import healthz, readyz
+from dash.metrics import metrics_view
 from devices import apis as device_apis
 from devices import appliance_apis
 from devices.voice import apis as voice_apis
@@ -46,6 +47,8 @@ api_v1 = [
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),

@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from devices import selectors, services
+from devices import abuse, selectors, services
 from devices.models import Device, DeviceKind
 from orders.forms import HoldWindowField, describe_hold
 from orders.selectors import customer_hold_seconds
@@ -87,7 +87,8 @@ def device_list(request):
     if request.method == "POST" and form.is_valid():
         product = form.cleaned_data["product_sku"]
         try:
-            device = services.device_claim(
+            device = abuse.device_claim_guarded(
+                ip=abuse.client_ip(request),
                 customer_id=request.user.pk,
                 claim_code=form.cleaned_data["claim_code"],
                 product_sku=product.sku if product else None,
