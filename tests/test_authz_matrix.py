@@ -172,7 +172,7 @@ def _request(world, route: str, principal: str) -> int:
 # the customer API, so no WWW-Authenticate and 403); 404 = not yours, indistinguishable from absent.
 # fmt: off
 MATRIX = {
-    #                              anon cusA cusB prtA prtB stf  devA devB dRev tokA tRev
+    #                             anon cusA cusB prtA prtB stf  devA devB dRev tokA tRev
     "root":                       (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     "healthz":                    (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "schema":                     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
