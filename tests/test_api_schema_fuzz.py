@@ -87,3 +87,13 @@ def test_every_operation_answers_within_its_schema(case, credential, world, keep
 @FUZZ
 def test_device_pool_answers_within_the_schema(case, credential, world, keep_db_connection):
     case.call_and_validate(headers=world[credential], excluded_checks=NOT_CHECKED)
+
+
+@pytest.mark.django_db
+def test_an_unrouted_api_path_answers_the_json_error_shape_and_a_page_path_html(client):
+    api = client.get("/api/v1/me/devices/a/b/c/d")
+    assert api.status_code == 404
+    assert api.json() == {"error": {"code": "not_found", "detail": "Not found.", "fields": {}}}
+    page = client.get("/no-such-page")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
