@@ -36,3 +36,48 @@ def exception_handler(exc, context):
 
 def _headers(response):
     return {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
+
+
+def api_not_found(request, exception=None):
+    """handler404: paths under /api/ that match no route get the API's JSON error shape
+    (a client parses JSON, never the HTML page); every other path gets the HTML page."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "not_found", "detail": "Not found.", "fields": {}}}, status=404)
+    return page_not_found(request, exception)
+
+
+def schema_auth_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: an operation with path parameters may answer 404 and
+    one with query parameters or a body 400; an operation that needs credentials may answer 401
+    (no usable credentials of its kind) or 403 (credentials of another kind, e.g. a session on a
+    token-only route); say so in the schema, with the error shape."""
+    error_ref = {"$ref": "#/components/schemas/AuthError"}
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "detail": {"type": "string"}, "fields": {"type": "object"}},
+                "required": ["code", "detail", "fields"],
+            }
+        },
+        "required": ["error"],
+    }
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            error = {"content": {"application/json": {"schema": error_ref}}}
+            params = operation.get("parameters", [])
+            if any(p.get("in") == "path" for p in params):
+                operation["responses"].setdefault("404", {"description": "No such object (or not yours).", **error})
+            if any(p.get("in") == "query" for p in params) or "requestBody" in operation:
+                operation["responses"].setdefault("400", {"description": "Invalid fields.", **error})
+            security = operation.get("security", [])
+            if security and {} not in security:
+                for code, text in (("401", "No usable credentials."), ("403", "Not allowed for these credentials.")):
+                    operation["responses"].setdefault(code, {"description": text, "content": {"application/json": {"schema": error_ref}}})
+    return result

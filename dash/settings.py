@@ -204,6 +204,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "dash.api_errors.schema_auth_responses"],
 }
 
 # --- i18n, static, logging -------------------------------------------------------------

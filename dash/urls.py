@@ -59,3 +59,5 @@ urlpatterns = [
     path("settings/", order_views.customer_settings_page, name="settings"),
     path("partners/", include("partners.urls")),
 ]
+
+handler404 = "dash.api_errors.api_not_found"

@@ -4,8 +4,9 @@ import logging
 import time
 
 from django.http import HttpResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -48,6 +49,16 @@ class DeviceTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return "Device"
+
+
+class DeviceTokenScheme(OpenApiAuthenticationExtension):
+    """The schema names the device token, so the device routes document their 401."""
+
+    target_class = "devices.apis.DeviceTokenAuthentication"
+    name = "deviceToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Device <token>`: the device's token."}
 
 
 class IsDevice(IsAuthenticated):
@@ -129,7 +140,11 @@ class DeviceEventCreateApi(APIView):
             409: DeviceEventAnswerSerializer,
             413: ErrorSerializer,
             415: ErrorSerializer,
-            422: OpenApiResponse(DeviceEventAnswerSerializer, description="unknown_product, or an error: event_id_reused, type_not_supported, unknown_slot"),
+            422: OpenApiResponse(
+                # an answer (unknown_product) or an error (event_id_reused, ...): both shapes
+                PolymorphicProxySerializer("DeviceEventUnprocessable", serializers=[DeviceEventAnswerSerializer, ErrorSerializer], resource_type_field_name=None),
+                description="unknown_product, or an error: event_id_reused, type_not_supported, unknown_slot",
+            ),
             429: ErrorSerializer,
         },
         tags=["device"],

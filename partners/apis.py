@@ -7,7 +7,7 @@ import hashlib
 
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -189,8 +189,15 @@ class _FiguresApi(APIView):
         return Response({"start": scope.start, "end": scope.end, **self.figures(scope)})
 
 
+_ERROR = inline_serializer(
+    "PartnerError",
+    {"error": inline_serializer("PartnerErrorBody", {"code": serializers.CharField(), "detail": serializers.CharField(), "fields": serializers.DictField()})},
+)
+
+
 def _doc(serializer, summary):
-    return extend_schema(tags=["partner"], parameters=_PARAMS, responses={200: serializer}, summary=summary)
+    not_found = OpenApiResponse(_ERROR, description="`product` is not a SKU of this partner's.")
+    return extend_schema(tags=["partner"], parameters=_PARAMS, responses={200: serializer, 404: not_found}, summary=summary)
 
 
 class PartnerTotalsApi(_FiguresApi):
