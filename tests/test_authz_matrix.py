@@ -91,6 +91,8 @@ def _routes(w):
     return {
         "root": ("GET", "/", None),
         "healthz": ("GET", "/healthz", None),
+        "readyz": ("GET", "/readyz", None),
+        "metrics": ("GET", "/metrics", None),  # the test client calls from loopback: allowed without a token
         "schema": ("GET", "/api/schema/", None),
         "admin": ("GET", "/admin/", None),
         "account_login": ("GET", "/accounts/login/", None),
@@ -175,6 +177,8 @@ MATRIX = {
     #                             anon cusA cusB prtA prtB stf  devA devB dRev tokA tRev
     "root":                       (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
     "healthz":                    (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "readyz":                     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "metrics":                    (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "schema":                     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "admin":                      (302, 302, 302, 302, 302, 200, 302, 302, 302, 302, 302),
     "account_login":              (200, 302, 302, 302, 302, 302, 200, 200, 200, 200, 200),
