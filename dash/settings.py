@@ -237,6 +237,9 @@ LOGGING = {
 
 # --- Dash itself ----------------------------------------------------------------------
 DASH_HOLD_SECONDS = env.int("DASH_HOLD_SECONDS", default=1800)
+# seed_demo makes logins with published passwords and tokens derived from the secret key:
+# allowed in development, refused under production settings unless a staging site asks for it.
+DASH_DEMO = env.bool("DASH_DEMO", default=DEBUG)
 DASH_EVENT_RETENTION_HOURS = env.int("DASH_EVENT_RETENTION_HOURS", default=24)
 DASH_RELEASE_BATCH = env.int("DASH_RELEASE_BATCH", default=50)
 # Per-device throttle (token bucket): a burst of presses is answered; a stuck device is not.

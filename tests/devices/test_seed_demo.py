@@ -316,3 +316,14 @@ def _seed_json() -> str:
     out = StringIO()
     call_command("seed_demo", "--json", stdout=out)
     return out.getvalue()
+
+
+def test_seed_demo_refuses_under_production_settings_and_changes_nothing(db, settings):
+    settings.DASH_DEMO = False
+
+    with pytest.raises(CommandError, match="DASH_DEMO=true"):
+        seed()
+
+    assert not User.objects.exists()
+    assert not Product.objects.exists()
+    assert not Device.objects.exists()

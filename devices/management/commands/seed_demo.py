@@ -384,6 +384,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if not settings.DASH_DEMO:
+            raise CommandError(
+                "seed_demo creates logins with published passwords and device tokens anyone with the"
+                " secret key can derive; refusing under production settings (DASH_DEBUG=false)."
+                " Set DASH_DEMO=true to seed a staging site on purpose. Nothing was changed."
+            )
         base_url = options["base_url"].rstrip("/")
         try:
             with transaction.atomic():
