@@ -306,6 +306,10 @@ STORAGES = {
 }
 CELERY_TASK_ROUTES["devices.tasks.prune_voice_clips"] = {"queue": "sweeps"}
 CELERY_BEAT_SCHEDULE["prune-voice-clips"] = {"task": "devices.tasks.prune_voice_clips", "schedule": 3600.0, "options": {"expires": 3600}}
+# A clip still processing after this long lost its task (broker down or flushed): queued again.
+DASH_VOICE_STALL_SECONDS = env.int("DASH_VOICE_STALL_SECONDS", default=120)
+CELERY_TASK_ROUTES["devices.tasks.requeue_stalled_voice_clips"] = {"queue": "sweeps"}
+CELERY_BEAT_SCHEDULE["requeue-stalled-voice-clips"] = {"task": "devices.tasks.requeue_stalled_voice_clips", "schedule": 60.0, "options": {"expires": 60}}
 
 # --- Partner analytics (issue 6) --------------------------------------------------------
 # Days and hours in the partner figures are the customer's (set on their Settings page, pushed

@@ -1,6 +1,11 @@
+import logging
+from datetime import timedelta
+
 from celery import shared_task
 
 from devices import appliances, health, services
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -35,3 +40,22 @@ def prune_voice_clips() -> int:
     from devices.voice.services import voice_clips_prune
 
     return voice_clips_prune()
+
+
+@shared_task(ignore_result=True)
+def requeue_stalled_voice_clips() -> int:
+    """Beat: queue again the transcription of clips still processing after
+    DASH_VOICE_STALL_SECONDS (the task is safe to run twice); given up after an hour."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from devices.voice.selectors import voice_clips_stalled
+
+    stalled = voice_clips_stalled(
+        now=timezone.now(), older_than=timedelta(seconds=settings.DASH_VOICE_STALL_SECONDS), give_up_after=timedelta(hours=1)
+    )
+    for clip_id in stalled:
+        transcribe_voice_clip.delay(clip_id)
+    if stalled:
+        log.warning("stalled_voice_clips_requeued count=%s", len(stalled))
+    return len(stalled)

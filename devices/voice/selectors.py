@@ -1,5 +1,7 @@
 """Reads for spoken orders."""
 
+from datetime import datetime, timedelta
+
 from django.db.models import QuerySet
 
 from devices.models import VoiceClip
@@ -25,3 +27,14 @@ def voice_clips_awaiting_customer(*, customer_id: int) -> QuerySet[VoiceClip]:
 def voice_clip_for_customer(*, customer_id: int, public_id) -> VoiceClip:
     """Raises VoiceClip.DoesNotExist for any clip not the customer's own (a 404)."""
     return VoiceClip.objects.get(customer_id=customer_id, public_id=public_id)
+
+
+def voice_clips_stalled(*, now: datetime, older_than: timedelta, give_up_after: timedelta) -> list[int]:
+    """Clips still `processing` past `older_than`: their transcription task was lost (the broker
+    was down when it was queued, or lost its data). Clips older than `give_up_after` are left
+    alone so a clip that always fails is not retried for ever."""
+    return list(
+        VoiceClip.objects.filter(
+            status=VoiceClip.Status.PROCESSING, received_at__lt=now - older_than, received_at__gte=now - give_up_after
+        ).values_list("pk", flat=True)
+    )

@@ -145,3 +145,34 @@ def test_the_celery_worker_transcribes_an_uploaded_clip(client, wand, catalog, v
     assert answer["outcome"] in ("order_placed", "needs_confirmation")
     assert answer["order"]["product"]["sku"] == catalog["sheets"].sku
     assert VoiceClip.objects.get().transcription_seconds > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_clip_whose_task_was_lost_is_transcribed_by_the_stall_sweep(client, customer, wand, catalog, voice_storage, settings):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from dash.celery import app
+    from devices.tasks import requeue_stalled_voice_clips
+
+    # given: a clip uploaded while its task never reached a worker (nothing consumes the queue here),
+    # and one older than the hour the sweep keeps trying
+    settings.DASH_VOICE_STALL_SECONDS = 120
+    _delivered_before(customer, catalog["wrap"])
+    with time_machine.travel(timezone.now() - timedelta(hours=2), tick=False):
+        _upload(client, wand, "v-ancient", "get me some paper towels")
+    _upload(client, wand, "v-lost", "get me some plastic wrap")
+    # when: the sweep runs before the stall time, then after it
+    assert requeue_stalled_voice_clips() == 0
+    app.conf.task_always_eager = True  # the requeued task runs here, in-process
+    try:
+        with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+            assert requeue_stalled_voice_clips() == 1
+    finally:
+        app.conf.task_always_eager = False
+    # then: the lost clip was transcribed and its order placed; the ancient one was left alone
+    assert _poll(client, wand, "v-lost")["outcome"] == "order_placed"
+    assert VoiceClip.objects.get(event_id="v-ancient").status == "processing"
+    assert Order.objects.get(status=OrderStatus.HELD).product_id == catalog["wrap"].pk
