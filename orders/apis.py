@@ -106,7 +106,7 @@ class CommerceEventApi(APIView):
     @extend_schema(
         operation_id="commerce_event",
         request=InputSerializer,
-        responses={200: inline_serializer("CommerceEventAnswer", {"order_id": serializers.UUIDField(), "status": serializers.CharField()}), 400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer},
+        responses={200: inline_serializer("CommerceEventAnswer", {"order_id": serializers.UUIDField(), "status": serializers.CharField()}), 400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
         tags=["commerce"],
     )
     def post(self, request):

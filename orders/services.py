@@ -396,6 +396,8 @@ _COMMERCE_NEXT = {
     OrderStatus.CANCELLED: (OrderStatus.SUBMITTED, OrderStatus.SHIPPED),
 }
 
+_NOT_YET_SUBMITTED = (OrderStatus.NEEDS_CONFIRMATION, OrderStatus.HELD, OrderStatus.RELEASING)
+
 
 @transaction.atomic
 def order_apply_commerce_status(*, public_id, status: str, reason: str = "") -> Order:
@@ -404,6 +406,10 @@ def order_apply_commerce_status(*, public_id, status: str, reason: str = "") -> 
         raise OrderStateError("bad_status", f"Unknown commerce status {status!r}.")
     order_id = Order.objects.values_list("pk", flat=True).get(public_id=public_id)
     order = order_for_update(order_id)
+    if order.status in _NOT_YET_SUBMITTED:
+        # Our submission has not committed (or never happened): the shop calls again later
+        # (409 to the shop) rather than losing the report.
+        raise OrderStateError("not_submitted", f"The order is {order.status}, not yet submitted to the shop; send this report again later.")
     if order.status == status or order.status not in _COMMERCE_NEXT[status]:
         return order
     now = timezone.now()

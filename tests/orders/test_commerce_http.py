@@ -187,6 +187,25 @@ def test_signed_callbacks_ship_and_deliver_the_order_and_repeats_change_nothing(
     assert _snapshot(submitted_order) == before
 
 
+def test_a_report_for_an_order_not_yet_submitted_answers_409_and_is_applied_when_sent_again(customer, product, fake_shop, callback):
+    # given: the shop reports before our submission committed (the order is still releasing)
+    order = _releasing_order(customer, product)
+    body = {"order_id": str(order.public_id), "status": "delivered"}
+    before = _snapshot(order)
+    # when
+    early = callback(body)
+    # then: the shop is told to send it again, and nothing changed
+    assert early.status_code == 409
+    assert early.json()["error"]["code"] == "not_submitted"
+    assert _snapshot(order) == before
+    # when: the submission commits and the shop sends the report again
+    services.order_submit(order_id=order.pk)
+    again = callback(body)
+    # then
+    assert (again.status_code, again.json()["status"]) == (200, "delivered")
+    assert _events(order, OrderStatus.SUBMITTED, OrderStatus.DELIVERED) == 1
+
+
 @pytest.mark.parametrize(
     "forge",
     [

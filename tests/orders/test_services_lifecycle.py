@@ -330,9 +330,6 @@ def test_simulated_progress_is_off_with_another_backend(settings, order):
         (S.DELIVERED, S.SHIPPED),
         (S.DELIVERED, S.CANCELLED),
         (S.CANCELLED, S.SHIPPED),
-        (S.HELD, S.SHIPPED),
-        (S.HELD, S.DELIVERED),
-        (S.RELEASING, S.SHIPPED),
         (S.FAILED, S.DELIVERED),
     ],
 )
@@ -343,6 +340,19 @@ def test_commerce_status_that_is_repeated_or_stale_changes_nothing(settings, ord
     events = order.events.count()
     result = order_apply_commerce_status(public_id=order.public_id, status=reported)
     assert result.status == state
+    assert Order.objects.values().get(pk=order.pk) == before
+    assert order.events.count() == events
+
+
+@pytest.mark.parametrize(("state", "reported"), [(S.HELD, S.SHIPPED), (S.HELD, S.DELIVERED), (S.RELEASING, S.SHIPPED)])
+@pytest.mark.django_db
+def test_commerce_status_for_an_order_not_yet_submitted_is_refused_and_changes_nothing(settings, order, state, reported):
+    _drive(order, state, settings)
+    before = Order.objects.values().get(pk=order.pk)
+    events = order.events.count()
+    with pytest.raises(OrderStateError) as refused:
+        order_apply_commerce_status(public_id=order.public_id, status=reported)
+    assert refused.value.code == "not_submitted"
     assert Order.objects.values().get(pk=order.pk) == before
     assert order.events.count() == events
 
