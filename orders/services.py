@@ -60,7 +60,7 @@ def _transition(order: Order, *, to: str, actor: str, reason: str = "", fields: 
     order.updated_at = now
     order.save(update_fields=["status", "version", "updated_at", *fields])
     _record(order, from_status=from_status, actor=actor, reason=reason, at=now)
-    log.info("order_transition order=%s from=%s to=%s actor=%s", order.public_id, from_status, to, actor)
+    log.info("order_transition order=%s device=%s from=%s to=%s actor=%s", order.public_id, order.device_serial or "-", from_status, to, actor)
     return order
 
 
@@ -230,7 +230,7 @@ def _transition_many(candidates, *, batch: int, to: str, actor: str, reason: str
     with transaction.atomic():
         rows = list(
             candidates.select_for_update(skip_locked=True, of=("self",)).values(
-                "pk", "public_id", "customer_id", "status", "version", "quantity", "hold_until", "product__sku", "product__name"
+                "pk", "public_id", "customer_id", "status", "version", "quantity", "hold_until", "device_serial", "product__sku", "product__name"
             )[:batch]
         )
         if not rows:
@@ -254,7 +254,9 @@ def _transition_many(candidates, *, batch: int, to: str, actor: str, reason: str
                 version=row["version"] + 1,
             )
             broadcast_on_commit(row["customer_id"], {"type": "order.update", "order": summary})
-            log.info("order_transition order=%s from=%s to=%s actor=%s", row["public_id"], row["status"], to, actor)
+            log.info(
+                "order_transition order=%s device=%s from=%s to=%s actor=%s", row["public_id"], row["device_serial"] or "-", row["status"], to, actor
+            )
     return ids
 
 
@@ -323,7 +325,9 @@ def order_submit(*, order_id: int) -> SubmitResult:
             receipt = get_backend().submit(order)
         except CommerceError as exc:
             order.last_error = str(exc)[:2000]
-            log.warning("commerce_submit_failed order=%s attempt=%s error=%s", order.public_id, order.submit_attempts, exc)
+            log.warning(
+                "commerce_submit_failed order=%s device=%s attempt=%s error=%s", order.public_id, order.device_serial or "-", order.submit_attempts, exc
+            )
             if exc.permanent or order.submit_attempts >= settings.DASH_COMMERCE_MAX_ATTEMPTS:
                 _transition(order, to=OrderStatus.FAILED, actor="system", reason=f"commerce kept failing: {exc}"[:300], fields=("submit_attempts", "last_error"))
                 return SubmitResult(order=order, retry_in=None)

@@ -430,3 +430,15 @@ def test_resubmit_stalled_orders_requeues_only_old_releasing_orders(settings, cu
     assert tasks.resubmit_stalled_orders() == 1
     # re-queuing changes no state: the submit task does that
     assert Order.objects.get(pk=stalled.pk).status == S.RELEASING
+
+
+@pytest.mark.django_db
+def test_every_transition_logs_the_order_id_and_the_device_serial(order, caplog):
+    caplog.set_level("INFO", logger="orders.services")
+    # one by one (the customer approves) and in a batch (the release sweep)
+    order_release(order_id=order.pk, actor="customer")
+    Order.objects.filter(pk=order.pk).update(status=S.HELD, hold_until=timezone.now() - timedelta(seconds=1))
+    orders_release_due()
+
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("order_transition")]
+    assert lines == [f"order_transition order={order.public_id} device=BTN-TEST from=held to=releasing actor={actor}" for actor in ("customer", "system")]
