@@ -97,11 +97,13 @@ def _alive(pid: int) -> bool:
 
 
 def _children(pid: int) -> list[int]:
+    """Live children (a killed child stays a zombie until its parent reaps it)."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{entry}/stat") as fh:
-                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                state, ppid = fh.read().rsplit(")", 1)[1].split()[:2]
+                if int(ppid) == pid and state != "Z":
                     out.append(int(entry))
     return sorted(out)
 
@@ -207,6 +209,7 @@ class Faults(threading.Thread):
             record["killed_at"] = wall()
             os.kill(victim, signal.SIGKILL)
             record["detail"] = f"SIGKILL granian worker pid {victim} (1 of {len(workers)}; main pid {main})"
+            record["victim"] = victim
         elif name in PROC_OF_FAULT:
             proc = self.stack.procs[PROC_OF_FAULT[name]]
             group = [proc.pid, *_children(proc.pid)]
@@ -245,7 +248,7 @@ class Faults(threading.Thread):
     def _ready(self, name: str, t0: float, record: dict) -> bool:
         if name == "web-worker":
             workers = _children(self.stack.procs["gunicorn"].pid)
-            if len(workers) < self.web_workers:
+            if len(workers) < self.web_workers or record["victim"] in workers:
                 return False
             return _http_ok(f"http://127.0.0.1:{self.web_port}/healthz")
         if name in PROC_OF_FAULT:
@@ -335,6 +338,9 @@ class SoakLoad:
                             conn = None
                             if not reused:
                                 raise
+                            # a kept-alive connection the server closed (or whose worker died):
+                            # sent again at once on a new one, as HTTP clients do; counted
+                            self.attempts.append((wall(), wall(), "resent_on_new_connection"))
             except BaseException:
                 if conn is not None:
                     conn.transport.close()

@@ -39,6 +39,7 @@ TERMINAL = {"delivered", "cancelled", "failed"}
 # conflicting order that was just finishing: overlaps below this are that, not two orders.
 OVERLAP_TOLERANCE_S = 1.0
 WINDOW_GRACE_S = 5.0
+WINDOW_LEAD_S = 2.0
 
 
 def customers(*, count: int, password: str) -> list[dict]:
@@ -227,7 +228,9 @@ def check(run: dict) -> dict:
         fault["releases_resumed_s"] = None if rel is None else round(rel - t, 2)
         fault["submissions_resumed_s"] = None if sub is None else round(sub - t, 2)
         recovered = max(x for x in (fault.get("ready_at"), fault.get("intake_ok_at"), rel, sub, t) if x is not None)
-        fault["window"] = [t, recovered + WINDOW_GRACE_S]
+        # from one beat tick before the kill (a release due then was not done yet) to a little
+        # after everything works again
+        fault["window"] = [t - WINDOW_LEAD_S, recovered + WINDOW_GRACE_S]
         faults.append(fault)
     in_window: dict[str, list[float]] = defaultdict(list)
     outside: list[float] = []
