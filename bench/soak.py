@@ -57,6 +57,8 @@ FAULTS = ("web-worker", "submit-worker", "sweeps-worker", "beat", "redis", "post
 PROC_OF_FAULT = {"submit-worker": "worker", "sweeps-worker": "sweeper", "beat": "beat"}
 CUSTOMER_PASSWORD = "soak-" + "p" * 20
 BACKOFF_START_S, BACKOFF_MAX_S = 0.5, 8.0
+RESENT = "resent_on_new_connection"  # a kept-alive connection was closed under the request
+NOT_FAILED = ("ack", "replay_ok", RESENT)
 
 
 def wall() -> float:
@@ -340,7 +342,7 @@ class SoakLoad:
                                 raise
                             # a kept-alive connection the server closed (or whose worker died):
                             # sent again at once on a new one, as HTTP clients do; counted
-                            self.attempts.append((wall(), wall(), "resent_on_new_connection"))
+                            self.attempts.append((wall(), wall(), RESENT))
             except BaseException:
                 if conn is not None:
                     conn.transport.close()
@@ -585,7 +587,8 @@ def load_figures(load: SoakLoad) -> dict:
         "unacked": len(load.pending),
         "rejected": Counter(e.rejected for e in evs if e.rejected),
         "outcomes": Counter(e.outcome for e in acked),
-        "failed_attempts": {k: v for k, v in kinds.most_common() if k not in ("ack", "replay_ok")},
+        "failed_attempts": {k: v for k, v in kinds.most_common() if k not in NOT_FAILED},
+        "resent_on_new_connection": kinds.get(RESENT, 0),
         "ack_delay": _pct(delays),
         "replays": dict(load.replays),
         "cancel_results": Counter(s for _, s in load.cancels),
@@ -613,8 +616,9 @@ def fault_load_figures(load: SoakLoad, fault: dict) -> None:
 
 def fault_window_load(load: SoakLoad, fault: dict) -> None:
     lo, hi = fault["window"]
-    failed = Counter(kind for sent, _, kind in load.attempts if lo <= sent <= hi and kind not in ("ack", "replay_ok"))
-    fault["failed_attempts"] = dict(failed.most_common())
+    kinds = Counter(kind for sent, _, kind in load.attempts if lo <= sent <= hi)
+    fault["failed_attempts"] = {k: v for k, v in kinds.most_common() if k not in NOT_FAILED}
+    fault["resent_on_new_connection"] = kinds.get(RESENT, 0)
     in_window = [e for e in load.events if lo <= e.first_at <= hi]
     fault["events_sent"] = len(in_window)
     fault["unacked"] = sum(1 for e in in_window if not e.acked_at and not e.rejected)
@@ -673,7 +677,7 @@ def print_report(args, lf: dict, db: dict, faults: list[dict], checks: dict, met
             f"retried {lf['retried']} (max {lf['max_attempts']} attempts; {lf['throttled']} throttled by the per-device limit)  unacknowledged {lf['unacked']}  refused {fmt(lf['rejected'])}"
         ),
         f"          answers: {fmt(lf['outcomes'])}",
-        f"          failed attempts (retried): {fmt(lf['failed_attempts'])}",
+        f"          failed attempts (retried): {fmt(lf['failed_attempts'])}  (requests resent at once on a new connection: {lf['resent_on_new_connection']})",
         f"          first send -> acknowledged: {lat(lf['ack_delay'])}",
         f"          replays: {fmt(lf['replays'])}",
         f"          cancels: answered {fmt(lf['cancel_results'])}  attempts {fmt(lf['cancel_attempts'])}",
@@ -696,7 +700,7 @@ def print_report(args, lf: dict, db: dict, faults: list[dict], checks: dict, met
             ),
             (
                 f"                 window {f['window'][1] - f['window'][0]:.1f} s: events {f['events_sent']}  failed attempts {fmt(f['failed_attempts'])}  "
-                f"slowest ack {f['slowest_ack_s']} s (throttled events apart: {f['throttled']})  unacked {f['unacked']}"
+                f"resent on a new connection {f['resent_on_new_connection']}  slowest ack {f['slowest_ack_s']} s (throttled events apart: {f['throttled']})  unacked {f['unacked']}"
             ),
             f"                 release lateness (holds ending in the window): {lat(f['lateness'])}",
             f"                 release -> submitted (releases in the window): {lat(f['submit_lag'])}",
