@@ -684,7 +684,8 @@ def print_report(args, lf: dict, db: dict, faults: list[dict], checks: dict, met
         f"          drain after the load: {meta['drain_s']:.1f} s; settle (no held overdue, none releasing): {db['settle_wait_s']} s",
         (
             f"orders    {od['total']}  by status: {fmt(od['by_status'])}  releases per order: {fmt(od['releases_per_order'])}  "
-            f"order_placed answers {od['placed_answers']}  (timeline clock overlap max {od['max_clock_overlap_s']} s)"
+            f"order_placed answers {od['placed_answers']}  (clock skew, max: timeline overlap {od['max_clock_overlap_s']} s, "
+            f"order_in_progress answer vs its order {od['in_progress_answer_max_clock_skew_s']} s; tolerated up to 1 s)"
         ),
         f"events    log {db['events']['logged_total']} rows; acknowledged {db['events']['acked']}, missing {db['events']['missing_in_log']}, answer differs {db['events']['answer_differs']}, logged but never acknowledged {db['events']['logged_never_acked']}",
         "faults    (T = seconds after the load started; 'back' = the killed part answers again)",
