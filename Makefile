@@ -23,6 +23,7 @@ help:
 	@echo "make bench  - the device API under an open-model load on the production-like stack"
 	@echo "make test-live - the live orders page in Chromium; commit -> browser latency in test-artifacts/"
 	@echo "make bench-voice - spoken orders (espeak-ng, clean and noisy) through upload, worker and matching"
+	@echo "make soak   - 10 min of load while processes are killed; checks nothing was lost or doubled (SOAK_ARGS=\"--minutes 3\")"
 	@echo "make bench-analytics - partner analytics rollups and portal queries over 10M events (BENCH_ARGS=\"--events N\")"
 
 $(VENV)/.installed: requirements.txt
@@ -82,3 +83,10 @@ bench-voice: venv system-deps
 bench-analytics: venv
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { $(call APT_INSTALL,postgresql); }
 	$(PY) -m bench.analytics $(BENCH_ARGS)
+
+.PHONY: soak
+# The production-like stack under load for 10 minutes while it kills a web worker, the Celery
+# workers, beat, Redis and PostgreSQL, one at a time; checks and prints (bench/soak.py).
+soak: venv
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { $(call APT_INSTALL,postgresql); }
+	$(PY) -m bench.soak $(SOAK_ARGS)

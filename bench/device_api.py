@@ -300,7 +300,7 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
     if args.web_server == "granian":
         web_cmd = [py, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
                    "--workers", str(args.web_workers), "--blocking-threads", str(args.web_threads),
-                   "--backlog", "2048", "--log-level", "warning", "--no-ws", "dash.wsgi:device_application"]  # fmt: skip
+                   "--backlog", "2048", "--log-level", "warning", "--no-ws", "--respawn-failed-workers", "dash.wsgi:device_application"]  # fmt: skip
     else:
         web_cmd = [py, "-m", "gunicorn", "dash.wsgi:device_application", "-k", args.web_class, "--threads", str(args.web_threads),
                    "-w", str(args.web_workers), "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "30",

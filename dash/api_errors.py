@@ -1,6 +1,7 @@
 """One error shape for every API: `{"error": {"code", "detail", "fields"}}`."""
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -17,6 +18,9 @@ def error_response(status_code: int, code: str, detail: str, fields: dict | None
 def exception_handler(exc, context):
     if isinstance(exc, (Http404, ObjectDoesNotExist)):
         return error_response(404, "not_found", "Not found.")
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is restarting or out of reach: nothing was done; the client may retry.
+        return error_response(503, "unavailable", "The service is briefly unavailable; try again.", headers={"Retry-After": "2"})
     if isinstance(exc, OrderStateError):
         return error_response(409, exc.code, exc.detail)
     if isinstance(exc, DeviceError):

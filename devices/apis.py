@@ -3,6 +3,7 @@
 import logging
 import time
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
@@ -146,6 +147,7 @@ class DeviceEventCreateApi(APIView):
                 description="unknown_product, or an error: event_id_reused, type_not_supported, unknown_slot",
             ),
             429: ErrorSerializer,
+            503: OpenApiResponse(ErrorSerializer, description="unavailable: the database is out of reach; retry the same event_id after Retry-After"),
         },
         tags=["device"],
     )
@@ -166,6 +168,9 @@ class DeviceEventCreateApi(APIView):
         return _json(answer.status, answer.body, answer.headers)
 
 
+UNAVAILABLE = IntakeError(503, "unavailable", "The service is briefly unavailable; retry with the same event_id.", headers={"Retry-After": "1"})
+
+
 def intake_answer(*, authorization: str, raw: bytes, content_type: str) -> services.IntakeAnswer:
     """The answer to one device event, errors included: shared by the view above and the
     device pool's direct route (dash.wsgi). Counted for /metrics (one inc, one observe)."""
@@ -183,6 +188,11 @@ def _intake_answer(*, authorization: str, raw: bytes, content_type: str) -> serv
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Device"
         return services.IntakeAnswer(status=exc.status, body=exc.body(), headers=headers)
+    except (OperationalError, InterfaceError) as exc:
+        # PostgreSQL is restarting or out of reach. An answer is sent only after its event is
+        # committed, so the device retries the same event_id and gets exactly one effect.
+        log.warning("device_event_unavailable error=%s", exc.__class__.__name__)
+        return services.IntakeAnswer(status=503, body=UNAVAILABLE.body(), headers=dict(UNAVAILABLE.headers))
     except Exception:
         # Devices parse JSON, never a debug page. Nothing was acknowledged, so the device
         # retries the same event id and gets one effect.
