@@ -515,9 +515,7 @@ def run(args) -> int:
             " (SELECT sum(delivered) FROM partners_productdaystat), (SELECT count(*) FROM orders_orderevent WHERE to_status = 'delivered')"
         )
         presses, press_events, placed, orders, delivered, deliveries = cursor.fetchone()
-        cursor.execute(
-            "VACUUM ANALYZE partners_productdaystat, partners_productdaycustomer, partners_productreorder, partners_unmetdemand"
-        )
+        cursor.execute("VACUUM ANALYZE partners_productdaystat, partners_productdaycustomer, partners_productreorder, partners_unmetdemand")
         cursor.execute(
             "SELECT pg_size_pretty(pg_total_relation_size('partners_productdaycustomer')), (SELECT count(*) FROM partners_productdaycustomer)"
         )

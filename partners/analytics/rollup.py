@@ -275,7 +275,9 @@ def _people_columns(sample: bool) -> tuple[list[str], list[str]]:
         exprs.append(f"sum((m.hours >> {h}) & 1)")
         if sample:
             columns.append(f"sh{h:02d}")
-            exprs.append(f"COALESCE(array_to_string((array_agg(m.customer_id) FILTER (WHERE (m.hours >> {h}) & 1 = 1))[1:{SAMPLE}], ','), '')")
+            exprs.append(
+                f"COALESCE(array_to_string((array_agg(m.customer_id) FILTER (WHERE (m.hours >> {h}) & 1 = 1))[1:{SAMPLE}], ','), '')"
+            )
     return columns, exprs
 
 

@@ -40,15 +40,14 @@ def _ranges(last):
 def test_certified_decisions_and_bit_set_counts_equal_the_membership_scan(history, settings):
     partner, products, last = history
     threshold = selectors.privacy_threshold()
-    clip = lambda n: min(int(n or 0), threshold)  # noqa: E731 -- at or above the threshold only "enough" is certified
+    clip = lambda n: min(int(n or 0), threshold)  # at or above the threshold only "enough" is certified
     checked = 0
     for start, end in _ranges(last):
         for ids in ((products[0].pk,), tuple(p.pk for p in products)):
             scope = Scope(partner=partner, product_ids=ids, start=start, end=end)
             for group in (None, "day", "source", "product_id"):
                 truth = {
-                    (row[0] if group else 0): [clip(n) for n in (row[2:] if group else row[1:])]
-                    for row in selectors._people(scope, group)
+                    (row[0] if group else 0): [clip(n) for n in (row[2:] if group else row[1:])] for row in selectors._people(scope, group)
                 }
                 got = {g: [clip(n) for n in v] for g, v in selectors._per_metric(scope, group, group).items()}
                 assert {g: v for g, v in got.items() if any(v)} == {g: v for g, v in truth.items() if any(v)}
