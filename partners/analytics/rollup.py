@@ -302,22 +302,30 @@ ON CONFLICT (product_id, day, bucket) DO UPDATE
 SET reorders = EXCLUDED.reorders, seconds = EXCLUDED.seconds, people = EXCLUDED.people, s_people = EXCLUDED.s_people
 """
 
-# A bit set from the sorted offsets of one chunk: a run of zeros and a one per member, padded.
+# A bit set from the offsets of one chunk, written as hex (bit_in parses hex four times faster
+# than binary digits): the ids grouped into nibbles, then runs of zero nibbles and one digit per
+# nibble that has members, padded to the chunk's length.
+_NIBBLES = BITS_CHUNK // 4
 _DAY_BITS = f"""
 INSERT INTO partners_productbits (product_id, dim, span, day, chunk, bits)
-SELECT product_id, dim, 'd', day, chunk, rpad(string_agg(lpad('1', gap, '0'), '' ORDER BY off), {BITS_CHUNK}, '0')::varbit
+SELECT product_id, dim, 'd', day, chunk,
+       ('x' || string_agg(repeat('0', nib - prev - 1) || to_hex(v), '' ORDER BY nib) || repeat('0', {_NIBBLES - 1} - max(nib)))::varbit
 FROM (
-    SELECT product_id, day, dim, chunk, off,
-           off - COALESCE(lag(off) OVER (PARTITION BY product_id, day, dim, chunk ORDER BY off), -1) AS gap
+    SELECT product_id, day, dim, chunk, nib, v,
+           COALESCE(lag(nib) OVER (PARTITION BY product_id, day, dim, chunk ORDER BY nib), -1) AS prev
     FROM (
-        SELECT DISTINCT m.product_id, m.day, u.dim, (m.customer_id >> {BITS_SHIFT})::int AS chunk,
-               (m.customer_id & {BITS_CHUNK - 1})::int AS off
-        FROM partners_productdaycustomer m JOIN analytics_touched t ON t.product_id = m.product_id AND t.day = m.day
-        CROSS JOIN LATERAL (VALUES (''), (m.source)) u(dim)
-        UNION ALL
-        SELECT d.product_id, d.day, '{DEVICES_DIM}', (d.device_id >> {BITS_SHIFT})::int, (d.device_id & {BITS_CHUNK - 1})::int
-        FROM partners_productdaydevice d JOIN analytics_touched t ON t.product_id = d.product_id AND t.day = d.day
-    ) ids
+        SELECT product_id, day, dim, chunk, off >> 2 AS nib, bit_or(8 >> (off & 3)) AS v
+        FROM (
+            SELECT m.product_id, m.day, u.dim, (m.customer_id >> {BITS_SHIFT})::int AS chunk,
+                   (m.customer_id & {BITS_CHUNK - 1})::int AS off
+            FROM partners_productdaycustomer m JOIN analytics_touched t ON t.product_id = m.product_id AND t.day = m.day
+            CROSS JOIN LATERAL (VALUES (''), (m.source)) u(dim)
+            UNION ALL
+            SELECT d.product_id, d.day, '{DEVICES_DIM}', (d.device_id >> {BITS_SHIFT})::int, (d.device_id & {BITS_CHUNK - 1})::int
+            FROM partners_productdaydevice d JOIN analytics_touched t ON t.product_id = d.product_id AND t.day = d.day
+        ) ids
+        GROUP BY 1, 2, 3, 4, 5
+    ) nibbles
 ) runs
 GROUP BY product_id, dim, day, chunk
 ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = EXCLUDED.bits
