@@ -112,6 +112,10 @@ def _people(scope: Scope, group: str | None) -> list[tuple]:
 
 
 def _certified(scope: Scope, group: str | None, keys: list[tuple], *, table: str = _DAYS) -> dict:
+    return _cells(scope, group, keys, table=table)[0]
+
+
+def _cells(scope: Scope, group: str | None, keys: list[tuple], *, table: str = _DAYS, sums: str = "") -> tuple[dict, dict]:
     """Distinct customers per (group, key), exact up to the privacy threshold: {(g, key): n}
     where n >= threshold means "at least the threshold" and a smaller n is exact.
 
@@ -122,18 +126,20 @@ def _certified(scope: Scope, group: str | None, keys: list[tuple], *, table: str
     where, params = _where(scope)
     g = group or "0"
     maxes = ", ".join(f"max({count})" for _, count, _ in keys)
-    result, open_keys = {}, defaultdict(list)
+    result, open_keys, sums_by_group = {}, defaultdict(list), {}
     threshold = privacy_threshold()
     grouped = f" GROUP BY {g}" if group else ""
-    for row in _rows(f"SELECT {g}, {maxes} FROM {table} WHERE {where}{grouped}", params):
-        for (key, _, _), top in zip(keys, row[1:], strict=True):
+    n_sums = sums.count("sum(")
+    for row in _rows(f"SELECT {g}, {sums + ', ' if sums else ''}{maxes} FROM {table} WHERE {where}{grouped}", params):
+        sums_by_group[row[0]] = row[1 : 1 + n_sums]
+        for (key, _, _), top in zip(keys, row[1 + n_sums :], strict=True):
             top = int(top or 0)
             if top >= threshold or top == 0:
                 result[(row[0], key)] = top
             else:
                 open_keys[row[0]].append(key)
     if not open_keys:
-        return result
+        return result, sums_by_group
     needed = [k for k in keys if any(k[0] in ks for ks in open_keys.values())]
     any_positive = " OR ".join(f"{count} > 0" for _, count, _ in needed)
     samples = ", ".join(sample for _, _, sample in needed)
@@ -150,7 +156,7 @@ def _certified(scope: Scope, group: str | None, keys: list[tuple], *, table: str
     for gv, ks in open_keys.items():
         for key in ks:
             result[(gv, key)] = len(union.get((gv, key), ()))
-    return result
+    return result, sums_by_group
 
 
 def _samples_decide() -> bool:
@@ -161,13 +167,17 @@ def _samples_decide() -> bool:
 _METRIC_KEYS = [(m, f"people_{m}", f"s_{m}") for m in METRICS]
 
 
-def _per_metric(scope: Scope, group: str | None, legacy_group: str | None) -> dict:
-    """{group value: [distinct customers per metric]} (exact below the threshold)."""
+def _per_metric(scope: Scope, group: str | None, legacy_group: str | None) -> tuple[dict, dict]:
+    """({group value: metric sums}, {group value: [distinct customers per metric]}), the
+    distinct counts exact below the threshold; one pass over the cells."""
     if not _samples_decide():
-        return {(row[0] if legacy_group else 0): list(row[2:] if legacy_group else row[1:]) for row in _people(scope, legacy_group)}
-    found = _certified(scope, group, _METRIC_KEYS)
-    groups = {gv for gv, _ in found}
-    return {gv: [found.get((gv, m), 0) for m in METRICS] for gv in groups}
+        where, params = _where(scope)
+        g, grouped = (group, f" GROUP BY {group}") if group else ("0", "")
+        sums = {row[0]: row[1:] for row in _rows(f"SELECT {g}, {_METRIC_SUMS} FROM {_DAYS} WHERE {where}{grouped}", params)}
+        people = {(row[0] if legacy_group else 0): list(row[2:] if legacy_group else row[1:]) for row in _people(scope, legacy_group)}
+        return sums, people
+    found, sums = _cells(scope, group, _METRIC_KEYS, sums=_METRIC_SUMS)
+    return sums, {gv: [found.get((gv, m), 0) for m in METRICS] for gv in sums}
 
 
 def _spans(start: date, end: date) -> tuple[str, list]:
@@ -212,8 +222,9 @@ def _customers(scope: Scope, by: str | None) -> dict:
 def totals(*, scope: Scope) -> dict:
     """Each metric over the range, distinct customers, active devices."""
     where, params = _where(scope)
-    sums = _rows(f"SELECT {_METRIC_SUMS} FROM {_DAYS} WHERE {where}", params)[0]
-    per_metric = _per_metric(scope, None, None).get(0, [0] * len(METRICS))
+    found_sums, found_people = _per_metric(scope, None, None)
+    sums = found_sums.get(0, (0,) * len(METRICS))
+    per_metric = found_people.get(0, [0] * len(METRICS))
     customers = _customers(scope, None).get(0, 0)
     if connection.vendor == "postgresql":
         devices = _distinct(scope, dims=(DEVICES_DIM,), by=None).get(0, 0)
@@ -228,9 +239,9 @@ def totals(*, scope: Scope) -> dict:
 
 def daily(*, scope: Scope) -> list[dict]:
     """One row per day of the range (days without activity included, as zeros)."""
-    where, params = _where(scope)
-    sums = {_day(row[0]): row[1:] for row in _rows(f"SELECT day, {_METRIC_SUMS} FROM {_DAYS} WHERE {where} GROUP BY day", params)}
-    people = {_day(k): v for k, v in _per_metric(scope, "day", "day").items()}
+    found_sums, found_people = _per_metric(scope, "day", "day")
+    sums = {_day(k): v for k, v in found_sums.items()}
+    people = {_day(k): v for k, v in found_people.items()}
     rows = []
     for offset in range(scope.days):
         day = scope.start + timedelta(days=offset)
@@ -264,13 +275,11 @@ def heatmap(*, scope: Scope) -> list[dict]:
     where, params = _where(scope)
     weekday = _weekday_sql("day")
     hour_sums = ", ".join(f"sum(h{h:02d})" for h in range(24))
-    presses = {}
-    for wd, *counts in _rows(f"SELECT {weekday}, {hour_sums} FROM {_DAYS} WHERE {where} GROUP BY 1", params):
-        for hour, n in enumerate(counts):
-            presses[(int(wd), hour)] = int(n or 0)
     if _samples_decide():
-        people = {(int(wd), hour): n for (wd, hour), n in _certified(scope, weekday, _HOUR_KEYS).items()}
+        found, sums = _cells(scope, weekday, _HOUR_KEYS, sums=hour_sums)
+        people = {(int(wd), hour): n for (wd, hour), n in found.items()}
     else:
+        sums = {row[0]: row[1:] for row in _rows(f"SELECT {weekday}, {hour_sums} FROM {_DAYS} WHERE {where} GROUP BY 1", params)}
         bits = ", ".join(f"sum((hours >> {h}) & 1)" for h in range(24))
         people = {}
         for wd, *counts in _rows(
@@ -280,6 +289,7 @@ def heatmap(*, scope: Scope) -> list[dict]:
         ):
             for hour, n in enumerate(counts):
                 people[(int(wd), hour)] = int(n or 0)
+    presses = {(int(wd), hour): int(n or 0) for wd, counts in sums.items() for hour, n in enumerate(counts)}
     rows = []
     for wd in range(1, 8):
         cells = []
@@ -291,9 +301,7 @@ def heatmap(*, scope: Scope) -> list[dict]:
 
 
 def by_source(*, scope: Scope) -> list[dict]:
-    where, params = _where(scope)
-    sums = {row[0]: row[1:] for row in _rows(f"SELECT source, {_METRIC_SUMS} FROM {_DAYS} WHERE {where} GROUP BY source", params)}
-    people = _per_metric(scope, "source", "source")
+    sums, people = _per_metric(scope, "source", "source")
     customers = _customers(scope, "source")
     rows = []
     for source in [s for s in SOURCES if s in sums] + sorted(set(sums) - set(SOURCES)):
@@ -309,9 +317,7 @@ def by_source(*, scope: Scope) -> list[dict]:
 
 def by_product(*, scope: Scope) -> list[dict]:
     """The scope's products with their figures over the range (products with no activity too)."""
-    where, params = _where(scope)
-    sums = {row[0]: row[1:] for row in _rows(f"SELECT product_id, {_METRIC_SUMS} FROM {_DAYS} WHERE {where} GROUP BY product_id", params)}
-    people = _per_metric(scope, "product_id", "product_id")
+    sums, people = _per_metric(scope, "product_id", "product_id")
     customers = _customers(scope, "product_id")
     products = Product.objects.filter(pk__in=scope.product_ids).order_by("name").values("pk", "sku", "name", "gtin")
     rows = []

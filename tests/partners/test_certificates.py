@@ -49,7 +49,7 @@ def test_certified_decisions_and_bit_set_counts_equal_the_membership_scan(histor
                 truth = {
                     (row[0] if group else 0): [clip(n) for n in (row[2:] if group else row[1:])] for row in selectors._people(scope, group)
                 }
-                got = {g: [clip(n) for n in v] for g, v in selectors._per_metric(scope, group, group).items()}
+                got = {g: [clip(n) for n in v] for g, v in selectors._per_metric(scope, group, group)[1].items()}
                 assert {g: v for g, v in got.items() if any(v)} == {g: v for g, v in truth.items() if any(v)}
                 checked += 1
             for by in (None, "source", "product_id"):
