@@ -509,15 +509,13 @@ def run(args) -> int:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT (SELECT sum(presses) FROM partners_producthourstat),"
+            "SELECT (SELECT sum(presses) FROM partners_productdaystat),"
             " (SELECT count(*) FROM devices_deviceevent WHERE outcome NOT IN ('recorded', 'device_unclaimed', 'unknown_product')),"
-            " (SELECT sum(placed) FROM partners_producthourstat), (SELECT count(*) FROM orders_order),"
-            " (SELECT sum(delivered) FROM partners_producthourstat), (SELECT count(*) FROM orders_orderevent WHERE to_status = 'delivered')"
+            " (SELECT sum(placed) FROM partners_productdaystat), (SELECT count(*) FROM orders_order),"
+            " (SELECT sum(delivered) FROM partners_productdaystat), (SELECT count(*) FROM orders_orderevent WHERE to_status = 'delivered')"
         )
         presses, press_events, placed, orders, delivered, deliveries = cursor.fetchone()
-        cursor.execute(
-            "VACUUM ANALYZE partners_producthourstat, partners_productdaycustomer, partners_productreorder, partners_unmetdemand"
-        )
+        cursor.execute("VACUUM ANALYZE partners_productdaystat, partners_productdaycustomer, partners_productreorder, partners_unmetdemand")
         cursor.execute(
             "SELECT pg_size_pretty(pg_total_relation_size('partners_productdaycustomer')), (SELECT count(*) FROM partners_productdaycustomer)"
         )
@@ -531,13 +529,13 @@ def run(args) -> int:
     volume = {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT p.partner_id, sum(s.presses) FROM partners_producthourstat s JOIN partners_product p ON p.id = s.product_id GROUP BY 1 ORDER BY 2 DESC"
+            "SELECT p.partner_id, sum(s.presses) FROM partners_productdaystat s JOIN partners_product p ON p.id = s.product_id GROUP BY 1 ORDER BY 2 DESC"
         )
         volume = cursor.fetchall()
     largest = Partner.objects.get(pk=volume[0][0])
     demo = Partner.objects.get(slug="brightwash")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT product_id FROM partners_producthourstat GROUP BY 1 ORDER BY sum(presses) DESC LIMIT 1")
+        cursor.execute("SELECT product_id FROM partners_productdaystat GROUP BY 1 ORDER BY sum(presses) DESC LIMIT 1")
         top_product = Product.objects.get(pk=cursor.fetchone()[0])
     last = end_day + timedelta(days=args.incremental_days - 1)
     scopes = {

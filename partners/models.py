@@ -103,23 +103,51 @@ class RollupWatermark(models.Model):
         return f"{self.feed} <= {self.last_id}"
 
 
-class ProductHourStat(models.Model):
-    """Additive counts per product, local day, local hour and source."""
+def _count():
+    return models.IntegerField(default=0, db_default=0)
 
+
+def _sample():
+    return models.CharField(max_length=120, blank=True, default="", db_default="")
+
+
+class ProductDayStat(models.Model):
+    """One cell per product, local day and source: additive counts of each metric and of presses
+    per local hour (h00..h23), and who the cell describes -- the exact number of distinct
+    customers in all (`people`), per metric (`people_<metric>`) and pressing per hour
+    (`ph00..ph23`), each with a sample of the smallest customer ids (`s_<metric>`,
+    `sh00..sh23`; comma-separated, at most SAMPLE_SIZE of them).
+
+    The sums add up over any range; distinct counts do not, but the cells decide the privacy
+    threshold exactly: a figure over many cells is shown when one cell already has the threshold
+    of customers, and otherwise every cell is small enough for its sample to be all of its
+    customers, so the union of the samples is the figure's exact customer set
+    (partners.analytics.selectors). Counts and samples are recomputed from ProductDayCustomer for
+    every cell a rollup batch touches."""
+
+    SAMPLE_SIZE = 5
+
+    pk = models.CompositePrimaryKey("product", "day", "source")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
     day = models.DateField()
-    hour = models.PositiveSmallIntegerField()
     source = models.CharField(max_length=12)
-    presses = models.PositiveIntegerField(default=0)
-    placed = models.PositiveIntegerField(default=0)
-    filtered = models.PositiveIntegerField(default=0)
-    paused = models.PositiveIntegerField(default=0)
-    cancelled = models.PositiveIntegerField(default=0)
-    delivered = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["product", "day", "hour", "source"], name="uniq_product_hour_stat")]
+    presses = _count()
+    placed = _count()
+    filtered = _count()
+    paused = _count()
+    cancelled = _count()
+    delivered = _count()
+    failed = _count()
+    for _h in range(24):
+        locals()[f"h{_h:02d}"] = _count()
+    people = _count()
+    for _m in ("presses", "placed", "filtered", "paused", "cancelled", "delivered", "failed"):
+        locals()[f"people_{_m}"] = _count()
+        locals()[f"s_{_m}"] = _sample()
+    for _h in range(24):
+        locals()[f"ph{_h:02d}"] = _count()
+        locals()[f"sh{_h:02d}"] = _sample()
+    del _h, _m
 
 
 class ProductDayCustomer(models.Model):
@@ -136,9 +164,7 @@ class ProductDayCustomer(models.Model):
     hours = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["product", "day", "customer_id", "source"], name="uniq_product_day_customer")
-        ]
+        constraints = [models.UniqueConstraint(fields=["product", "day", "customer_id", "source"], name="uniq_product_day_customer")]
 
 
 class ProductDayDevice(models.Model):
@@ -165,6 +191,21 @@ class ProductReorder(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "day", "customer_id", "bucket"], name="uniq_product_reorder")]
+
+
+class ProductReorderCell(models.Model):
+    """ProductReorder summed per product, local day and bucket, with the exact number of distinct
+    customers of the cell (a certificate, as in ProductDayStat); recomputed for every cell a
+    rollup batch touches."""
+
+    pk = models.CompositePrimaryKey("product", "day", "bucket")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    day = models.DateField()
+    bucket = models.PositiveSmallIntegerField()
+    reorders = _count()
+    seconds = models.BigIntegerField(default=0, db_default=0)
+    people = _count()
+    s_people = _sample()
 
 
 class CustomerLastOrder(models.Model):

@@ -40,7 +40,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -48,6 +48,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from partners.analytics.feeds import FACT_COLUMNS, METRIC_BITS, METRICS, FactFeed, feeds
+from partners.models import ProductDayStat
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = Non
                     ranges.append((feed, lo, min(lo + batch, horizon)))
             if not ranges:
                 break
+            ranges = _aligned(ranges)
             report.facts += _apply(ranges)
             report.batches += 1
             for feed, _lo, hi in ranges:
@@ -128,6 +130,37 @@ def _move_watermark(name: str, last_id: int) -> None:
             "UPDATE partners_rollupwatermark SET last_id = %s, updated_at = %s WHERE feed = %s",
             [last_id, connection.ops.adapt_datetimefield_value(timezone.now()), name],
         )
+
+
+def _aligned(ranges: list[tuple[FactFeed, int, int]]) -> list[tuple[FactFeed, int, int]]:
+    """Cut every feed's batch at the time the shortest one (in time) reaches, so that a batch's
+    feeds cover the same days and a day's cells are refreshed once rather than once per feed
+    (the order timeline has several rows per press). Only the batch sizes change: each range
+    still starts at its watermark, and the feed that sets the time keeps its whole range."""
+    if len(ranges) < 2 or connection.vendor != "postgresql":
+        return ranges
+    ends = []
+    with connection.cursor() as cursor:
+        for feed, lo, hi in ranges:
+            cursor.execute(f"SELECT {feed.time_column} FROM {feed.table} WHERE id > %s AND id <= %s ORDER BY id DESC LIMIT 1", [lo, hi])
+            found = cursor.fetchone()
+            ends.append(found[0] if found else None)
+        if any(end is None for end in ends):
+            return ranges
+        cut = min(ends)
+        aligned = []
+        for (feed, lo, hi), end in zip(ranges, ends, strict=True):
+            if end > cut:
+                cursor.execute(
+                    f"SELECT id FROM {feed.table} WHERE id > %s AND id <= %s AND {feed.time_column} <= %s ORDER BY id DESC LIMIT 1",
+                    [lo, hi, cut],
+                )
+                found = cursor.fetchone()
+                if found is None:
+                    continue
+                hi = found[0]
+            aligned.append((feed, lo, hi))
+    return aligned
 
 
 def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
@@ -178,14 +211,16 @@ LEFT JOIN partners_customertimezone tz ON tz.user_id = f.customer_id
 WHERE f.customer_id IS NOT NULL
 """
 
-_SUMS = ", ".join(f"sum({m})" for m in METRICS)
-_ADD = ", ".join(f"{m} = s.{m} + EXCLUDED.{m}" for m in METRICS)
-_HOUR_STATS = f"""
-INSERT INTO partners_producthourstat AS s (product_id, day, hour, source, {", ".join(METRICS)})
-SELECT product_id, day, hour, source, {_SUMS}
+HOURS = tuple(f"h{h:02d}" for h in range(24))
+_DAY_COLUMNS = (*METRICS, *HOURS)
+_SUMS = ", ".join([*(f"sum({m})" for m in METRICS), *(f"sum(CASE WHEN hour = {h} THEN presses ELSE 0 END)" for h in range(24))])
+_ADD = ", ".join(f"{c} = s.{c} + EXCLUDED.{c}" for c in _DAY_COLUMNS)
+_DAY_STATS = f"""
+INSERT INTO partners_productdaystat AS s (product_id, day, source, {", ".join(_DAY_COLUMNS)})
+SELECT product_id, day, source, {_SUMS}
 FROM analytics_batch WHERE product_id IS NOT NULL
-GROUP BY product_id, day, hour, source
-ON CONFLICT (product_id, day, hour, source) DO UPDATE SET {_ADD}
+GROUP BY product_id, day, source ORDER BY product_id, day, source
+ON CONFLICT (product_id, day, source) DO UPDATE SET {_ADD}
 """
 
 _FLAGS = " | ".join(f"({m} * {METRIC_BITS[m]})" for m in METRICS)
@@ -194,7 +229,7 @@ INSERT INTO partners_productdaycustomer AS m (product_id, day, customer_id, sour
 SELECT product_id, day, customer_id, source, bit_or({_FLAGS}),
        bit_or(CASE WHEN presses = 1 THEN 1 << hour ELSE 0 END)
 FROM analytics_batch WHERE product_id IS NOT NULL
-GROUP BY product_id, day, customer_id, source
+GROUP BY product_id, day, customer_id, source ORDER BY product_id, day, customer_id, source
 ON CONFLICT (product_id, day, customer_id, source) DO UPDATE
 SET flags = m.flags | EXCLUDED.flags, hours = m.hours | EXCLUDED.hours
 """
@@ -203,7 +238,7 @@ _DEVICES = """
 INSERT INTO partners_productdaydevice (product_id, day, device_id, customer_id)
 SELECT product_id, day, device_id, min(customer_id)
 FROM analytics_batch WHERE product_id IS NOT NULL AND device_id <> 0
-GROUP BY product_id, day, device_id
+GROUP BY product_id, day, device_id ORDER BY product_id, day, device_id
 ON CONFLICT (product_id, day, device_id) DO NOTHING
 """
 
@@ -242,9 +277,109 @@ ON CONFLICT (day, kind, gtin, customer_id) DO UPDATE SET requests = u.requests +
 """
 
 
+# --- Cells: certificates and exact sets for the cells a batch touched ---------------------------
+
+SAMPLE = ProductDayStat.SAMPLE_SIZE
+# Customer and device ids are kept as bit sets in chunks of BITS_CHUNK ids (bit i of chunk c is
+# the id c * BITS_CHUNK + i): fixed length, so bit_or can unite any of them.
+BITS_SHIFT = 15
+BITS_CHUNK = 1 << BITS_SHIFT
+DEVICES_DIM = "#devices"
+
+_TOUCHED_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS analytics_touched (product_id bigint, day date) ON COMMIT DELETE ROWS
+"""
+_TOUCH = "INSERT INTO analytics_touched SELECT DISTINCT product_id, day FROM analytics_batch WHERE product_id IS NOT NULL"
+
+
+def _people_columns(sample: bool) -> tuple[list[str], list[str]]:
+    """(target columns, expressions over membership rows m) of a cell's distinct counts."""
+    columns, exprs = ["people"], ["count(*)"]
+    for metric in METRICS:
+        bit = METRIC_BITS[metric]
+        columns.append(f"people_{metric}")
+        exprs.append(f"sum(CASE WHEN m.flags & {bit} <> 0 THEN 1 ELSE 0 END)")
+        if sample:
+            columns.append(f"s_{metric}")
+            exprs.append(f"COALESCE(array_to_string((array_agg(m.customer_id) FILTER (WHERE m.flags & {bit} <> 0))[1:{SAMPLE}], ','), '')")
+    for h in range(24):
+        columns.append(f"ph{h:02d}")
+        exprs.append(f"sum((m.hours >> {h}) & 1)")
+        if sample:
+            columns.append(f"sh{h:02d}")
+            exprs.append(
+                f"COALESCE(array_to_string((array_agg(m.customer_id) FILTER (WHERE (m.hours >> {h}) & 1 = 1))[1:{SAMPLE}], ','), '')"
+            )
+    return columns, exprs
+
+
+_PEOPLE_COLUMNS, _PEOPLE_EXPRS = _people_columns(sample=True)
+_PEOPLE = f"""
+UPDATE partners_productdaystat AS s SET {", ".join(f"{c} = c.{c}" for c in _PEOPLE_COLUMNS)}
+FROM (
+    SELECT m.product_id, m.day, m.source, {", ".join(f"{e} AS {c}" for c, e in zip(_PEOPLE_COLUMNS, _PEOPLE_EXPRS, strict=True))}
+    FROM partners_productdaycustomer m JOIN analytics_touched t ON t.product_id = m.product_id AND t.day = m.day
+    GROUP BY m.product_id, m.day, m.source
+) c
+WHERE s.product_id = c.product_id AND s.day = c.day AND s.source = c.source
+"""
+
+_REORDER_CELLS = f"""
+INSERT INTO partners_productreordercell AS c (product_id, day, bucket, reorders, seconds, people, s_people)
+SELECT r.product_id, r.day, r.bucket, sum(r.reorders), sum(r.seconds), count(*),
+       array_to_string((array_agg(r.customer_id))[1:{SAMPLE}], ',')
+FROM partners_productreorder r JOIN analytics_touched t ON t.product_id = r.product_id AND t.day = r.day
+GROUP BY r.product_id, r.day, r.bucket
+ON CONFLICT (product_id, day, bucket) DO UPDATE
+SET reorders = EXCLUDED.reorders, seconds = EXCLUDED.seconds, people = EXCLUDED.people, s_people = EXCLUDED.s_people
+"""
+
+# A bit set from the offsets of one chunk, written as hex (bit_in parses hex four times faster
+# than binary digits): the ids grouped into nibbles, then runs of zero nibbles and one digit per
+# nibble that has members, padded to the chunk's length.
+_NIBBLES = BITS_CHUNK // 4
+_DAY_BITS = f"""
+INSERT INTO partners_productbits (product_id, dim, span, day, chunk, bits)
+SELECT product_id, dim, 'd', day, chunk,
+       ('x' || string_agg(repeat('0', nib - prev - 1) || to_hex(v), '' ORDER BY nib) || repeat('0', {_NIBBLES - 1} - max(nib)))::varbit
+FROM (
+    SELECT product_id, day, dim, chunk, nib, v,
+           COALESCE(lag(nib) OVER (PARTITION BY product_id, day, dim, chunk ORDER BY nib), -1) AS prev
+    FROM (
+        SELECT product_id, day, dim, chunk, off >> 2 AS nib, bit_or(8 >> (off & 3)) AS v
+        FROM (
+            SELECT m.product_id, m.day, u.dim, (m.customer_id >> {BITS_SHIFT})::int AS chunk,
+                   (m.customer_id & {BITS_CHUNK - 1})::int AS off
+            FROM partners_productdaycustomer m JOIN analytics_touched t ON t.product_id = m.product_id AND t.day = m.day
+            CROSS JOIN LATERAL (VALUES (''), (m.source)) u(dim)
+            UNION ALL
+            SELECT d.product_id, d.day, '{DEVICES_DIM}', (d.device_id >> {BITS_SHIFT})::int, (d.device_id & {BITS_CHUNK - 1})::int
+            FROM partners_productdaydevice d JOIN analytics_touched t ON t.product_id = d.product_id AND t.day = d.day
+        ) ids
+        GROUP BY 1, 2, 3, 4, 5
+    ) nibbles
+) runs
+GROUP BY product_id, dim, day, chunk
+ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = EXCLUDED.bits
+"""
+
+_MONTH_BITS = """
+INSERT INTO partners_productbits (product_id, dim, span, day, chunk, bits)
+SELECT b.product_id, b.dim, 'm', tm.month, b.chunk, bit_or(b.bits)
+FROM (SELECT DISTINCT product_id, date_trunc('month', day)::date AS month FROM analytics_touched) tm
+JOIN partners_productbits b ON b.product_id = tm.product_id AND b.span = 'd'
+     AND b.day >= tm.month AND b.day < (tm.month + interval '1 month')::date
+GROUP BY b.product_id, b.dim, tm.month, b.chunk
+ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = EXCLUDED.bits
+"""
+
+_CELL_STEPS = (("people", _PEOPLE), ("reorder_cells", _REORDER_CELLS), ("day_bits", _DAY_BITS), ("month_bits", _MONTH_BITS))
+
+
 def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_BATCH_TABLE)
+        cursor.execute(_TOUCHED_TABLE)
         facts = 0
         timings = []
         for feed, lo, hi in ranges:
@@ -255,20 +390,39 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]]) -> int:
         if facts:
             cursor.execute("ANALYZE analytics_batch")
             steps = (
-                ("hours", _HOUR_STATS),
+                ("days", _DAY_STATS),
                 ("members", _MEMBERS),
                 ("devices", _DEVICES),
                 ("reorders", _REORDERS),
                 ("last", _LAST_ORDERS),
                 ("unmet", _UNMET),
+                ("touch", _TOUCH),
+                *_CELL_STEPS,
             )
             for name, statement in steps:
                 started = time.perf_counter()
                 cursor.execute(statement)
                 timings.append((name, time.perf_counter() - started))
         cursor.execute("TRUNCATE analytics_batch")
+        cursor.execute("TRUNCATE analytics_touched")
     log.debug("analytics_batch facts=%s %s", facts, " ".join(f"{n}={t:.3f}" for n, t in timings))
     return facts
+
+
+def analytics_cells_rebuild() -> None:
+    """Recompute every cell's certificates and bit sets from the membership tables (used by the
+    migration that introduced them; the rollup keeps them current batch by batch)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute("SELECT DISTINCT product_id, day FROM partners_productdaycustomer")
+            _cells_refresh_portable(cursor, {(p, _as_date(d)) for p, d in cursor.fetchall()})
+            return
+        cursor.execute(_TOUCHED_TABLE)
+        cursor.execute("INSERT INTO analytics_touched SELECT DISTINCT product_id, day FROM partners_productdaycustomer")
+        cursor.execute("ANALYZE analytics_touched")
+        for _name, statement in _CELL_STEPS:
+            cursor.execute(statement)
+        cursor.execute("TRUNCATE analytics_touched")
 
 
 # --- Portable (SQLite): the same aggregation in Python -----------------------------------------
@@ -290,7 +444,7 @@ def _apply_portable(ranges: list[tuple[FactFeed, int, int]]) -> int:
         cursor.execute("SELECT user_id, time_zone FROM partners_customertimezone")
         zones = {uid: ZoneInfo(tz) for uid, tz in cursor.fetchall()}
     default_zone = ZoneInfo(settings.DASH_DEFAULT_TIME_ZONE)
-    hour_stats: dict = defaultdict(lambda: [0] * len(METRICS))
+    day_stats: dict = defaultdict(lambda: [0] * (len(METRICS) + 24))
     members: dict = defaultdict(lambda: [0, 0])
     devices: dict = {}
     unmet: dict = defaultdict(int)
@@ -308,7 +462,7 @@ def _apply_portable(ranges: list[tuple[FactFeed, int, int]]) -> int:
             if row["unmet_kind"]:
                 unmet[(day, row["unmet_kind"], row["gtin"] or "", row["customer_id"])] += 1
             continue
-        counts = hour_stats[(product, day, hour, row["source"])]
+        counts = day_stats[(product, day, row["source"])]
         member = members[(product, day, row["customer_id"], row["source"])]
         if row["device_id"]:
             key = (product, day, row["device_id"])
@@ -319,16 +473,17 @@ def _apply_portable(ranges: list[tuple[FactFeed, int, int]]) -> int:
                 member[0] |= METRIC_BITS[metric]
         if row["presses"]:
             member[1] |= 1 << hour
+            counts[len(METRICS) + hour] += 1
         if row["placed"]:
             placed[(product, row["customer_id"])].append((at, row["id"], day))
     with connection.cursor() as cursor:
-        cols = ", ".join(METRICS)
+        cols = ", ".join(_DAY_COLUMNS)
         cursor.executemany(
-            f"INSERT INTO partners_producthourstat (product_id, day, hour, source, {cols})"
-            f" VALUES (%s, %s, %s, %s, {', '.join(['%s'] * len(METRICS))})"
-            f" ON CONFLICT (product_id, day, hour, source) DO UPDATE SET"
-            f" {', '.join(f'{m} = {m} + excluded.{m}' for m in METRICS)}",
-            [(p, d.isoformat(), h, s, *c) for (p, d, h, s), c in hour_stats.items()],
+            f"INSERT INTO partners_productdaystat (product_id, day, source, {cols})"
+            f" VALUES (%s, %s, %s, {', '.join(['%s'] * len(_DAY_COLUMNS))})"
+            f" ON CONFLICT (product_id, day, source) DO UPDATE SET"
+            f" {', '.join(f'{c} = {c} + excluded.{c}' for c in _DAY_COLUMNS)}",
+            [(p, d.isoformat(), s, *c) for (p, d, s), c in day_stats.items()],
         )
         cursor.executemany(
             "INSERT INTO partners_productdaycustomer (product_id, day, customer_id, source, flags, hours)"
@@ -347,7 +502,58 @@ def _apply_portable(ranges: list[tuple[FactFeed, int, int]]) -> int:
             [(d.isoformat(), k, g, c, n) for (d, k, g, c), n in unmet.items()],
         )
         _reorders_portable(cursor, placed)
+        _cells_refresh_portable(cursor, {(p, d) for (p, d, _s) in day_stats})
     return facts
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _cells_refresh_portable(cursor, touched: set) -> None:
+    """The cells' distinct counts and samples, recomputed in Python from the membership rows."""
+    people_columns = ["people"]
+    for metric in METRICS:
+        people_columns += [f"people_{metric}", f"s_{metric}"]
+    for h in range(24):
+        people_columns += [f"ph{h:02d}", f"sh{h:02d}"]
+    updates, reorder_cells = [], []
+    for product, day in sorted(touched):
+        cursor.execute(
+            "SELECT source, customer_id, flags, hours FROM partners_productdaycustomer WHERE product_id = %s AND day = %s",
+            [product, day.isoformat()],
+        )
+        cells: dict = defaultdict(list)
+        for source, customer, flags, hours in cursor.fetchall():
+            cells[source].append((customer, flags, hours))
+        for source, members in cells.items():
+            values = [len(members)]
+            for metric in METRICS:
+                ids = [c for c, flags, _ in members if flags & METRIC_BITS[metric]]
+                values += [len(ids), ",".join(map(str, ids[:SAMPLE]))]
+            for h in range(24):
+                ids = [c for c, _, hours in members if (hours >> h) & 1]
+                values += [len(ids), ",".join(map(str, ids[:SAMPLE]))]
+            updates.append((*values, product, day.isoformat(), source))
+        cursor.execute(
+            "SELECT bucket, sum(reorders), sum(seconds), count(*), group_concat(customer_id) FROM partners_productreorder"
+            " WHERE product_id = %s AND day = %s GROUP BY bucket",
+            [product, day.isoformat()],
+        )
+        for bucket, n, seconds, people, ids in cursor.fetchall():
+            sample = ",".join(str(ids).split(",")[:SAMPLE])
+            reorder_cells.append((product, day.isoformat(), bucket, n, seconds, people, sample))
+    cursor.executemany(
+        f"UPDATE partners_productdaystat SET {', '.join(f'{c} = %s' for c in people_columns)}"
+        " WHERE product_id = %s AND day = %s AND source = %s",
+        updates,
+    )
+    cursor.executemany(
+        "INSERT INTO partners_productreordercell (product_id, day, bucket, reorders, seconds, people, s_people)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (product_id, day, bucket) DO UPDATE SET"
+        " reorders = excluded.reorders, seconds = excluded.seconds, people = excluded.people, s_people = excluded.s_people",
+        reorder_cells,
+    )
 
 
 def _reorders_portable(cursor, placed: dict) -> None:

@@ -5,6 +5,7 @@ The queries read only the rollup tables, filtered by the scope's product ids and
 so they cost the same at ten million events as at ten. Weekday numbers are ISO (1 = Monday).
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -12,8 +13,8 @@ from django.conf import settings
 from django.db import connection
 
 from partners.analytics.feeds import METRIC_BITS, METRICS, SOURCES
-from partners.analytics.rollup import REORDER_LABELS
-from partners.models import Partner, Product, RollupWatermark
+from partners.analytics.rollup import DEVICES_DIM, REORDER_LABELS
+from partners.models import Partner, Product, ProductDayStat, RollupWatermark
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # What a partner sees of unknown barcodes: those sharing a GS1 company prefix with its products.
@@ -78,6 +79,7 @@ def _day(value) -> date:
 
 
 _METRIC_SUMS = ", ".join(f"COALESCE(sum({m}), 0)" for m in METRICS)
+_DAYS = "partners_productdaystat"
 
 
 def _or_flags(column: str = "flags") -> str:
@@ -93,7 +95,8 @@ _PER_METRIC = ", ".join(f"sum(CASE WHEN (f & {METRIC_BITS[m]}) <> 0 THEN 1 ELSE 
 
 def _people(scope: Scope, group: str | None) -> list[tuple]:
     """Per group (a column of the membership table, or None for one row): distinct customers,
-    then distinct customers per metric."""
+    then distinct customers per metric -- a scan of the membership table (SQLite, and a
+    threshold above what the cells' samples can decide)."""
     where, params = _where(scope)
     if group is None:
         return _rows(
@@ -108,30 +111,137 @@ def _people(scope: Scope, group: str | None) -> list[tuple]:
     )
 
 
+def _certified(scope: Scope, group: str | None, keys: list[tuple], *, table: str = _DAYS) -> dict:
+    return _cells(scope, group, keys, table=table)[0]
+
+
+def _cells(scope: Scope, group: str | None, keys: list[tuple], *, table: str = _DAYS, sums: str = "") -> tuple[dict, dict]:
+    """Distinct customers per (group, key), exact up to the privacy threshold: {(g, key): n}
+    where n >= threshold means "at least the threshold" and a smaller n is exact.
+
+    `keys` are (key, count column, sample column) of the cells. A group whose largest cell has
+    the threshold of customers is decided by that cell. Otherwise every cell of the group holds
+    fewer customers than the threshold, so its sample (up to SAMPLE_SIZE ids) is all of them and
+    the union of the samples is the exact set -- read only from the cells that have any."""
+    where, params = _where(scope)
+    g = group or "0"
+    maxes = ", ".join(f"max({count})" for _, count, _ in keys)
+    result, open_keys, sums_by_group = {}, defaultdict(list), {}
+    threshold = privacy_threshold()
+    grouped = f" GROUP BY {g}" if group else ""
+    n_sums = sums.count("sum(")
+    for row in _rows(f"SELECT {g}, {sums + ', ' if sums else ''}{maxes} FROM {table} WHERE {where}{grouped}", params):
+        sums_by_group[row[0]] = row[1 : 1 + n_sums]
+        for (key, _, _), top in zip(keys, row[1 + n_sums :], strict=True):
+            top = int(top or 0)
+            if top >= threshold or top == 0:
+                result[(row[0], key)] = top
+            else:
+                open_keys[row[0]].append(key)
+    if not open_keys:
+        return result, sums_by_group
+    needed = [k for k in keys if any(k[0] in ks for ks in open_keys.values())]
+    any_positive = " OR ".join(f"{count} > 0" for _, count, _ in needed)
+    samples = ", ".join(sample for _, _, sample in needed)
+    groups = list(open_keys)
+    in_groups = "" if group is None else f" AND {group} IN ({', '.join(['%s'] * len(groups))})"
+    union = defaultdict(set)
+    for row in _rows(
+        f"SELECT {g}, {samples} FROM {table} WHERE {where}{in_groups} AND ({any_positive})",
+        params + ([] if group is None else groups),
+    ):
+        for (key, _, _), sample in zip(needed, row[1:], strict=True):
+            if sample and key in open_keys.get(row[0], ()):
+                union[(row[0], key)].update(sample.split(","))
+    for gv, ks in open_keys.items():
+        for key in ks:
+            result[(gv, key)] = len(union.get((gv, key), ()))
+    return result, sums_by_group
+
+
+def _samples_decide() -> bool:
+    """The cells' samples decide the threshold when a cell below it fits in a sample."""
+    return privacy_threshold() - 1 <= ProductDayStat.SAMPLE_SIZE
+
+
+_METRIC_KEYS = [(m, f"people_{m}", f"s_{m}") for m in METRICS]
+
+
+def _per_metric(scope: Scope, group: str | None, legacy_group: str | None) -> tuple[dict, dict]:
+    """({group value: metric sums}, {group value: [distinct customers per metric]}), the
+    distinct counts exact below the threshold; one pass over the cells."""
+    if not _samples_decide():
+        where, params = _where(scope)
+        g, grouped = (group, f" GROUP BY {group}") if group else ("0", "")
+        sums = {row[0]: row[1:] for row in _rows(f"SELECT {g}, {_METRIC_SUMS} FROM {_DAYS} WHERE {where}{grouped}", params)}
+        people = {(row[0] if legacy_group else 0): list(row[2:] if legacy_group else row[1:]) for row in _people(scope, legacy_group)}
+        return sums, people
+    found, sums = _cells(scope, group, _METRIC_KEYS, sums=_METRIC_SUMS)
+    return sums, {gv: [found.get((gv, m), 0) for m in METRICS] for gv in sums}
+
+
+def _spans(start: date, end: date) -> tuple[str, list]:
+    """The productbits rows that cover [start, end]: whole months, then the days at either edge."""
+    first = start if start.day == 1 else (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+    after_end = end + timedelta(days=1)
+    last = after_end.replace(day=1)  # the first month start not wholly inside
+    if first >= last:
+        return "span = 'd' AND day BETWEEN %s AND %s", [start, end]
+    return (
+        "((span = 'm' AND day >= %s AND day < %s) OR (span = 'd' AND (day BETWEEN %s AND %s OR day BETWEEN %s AND %s)))",
+        [first, last, start, first - timedelta(days=1), last, end],
+    )
+
+
+def _distinct(scope: Scope, *, dims: tuple[str, ...], by: str | None) -> dict:
+    """Exact distinct customers (or devices) over the scope, per `by` (product_id, dim or None):
+    the bit sets of ids united per chunk and their bits counted (PostgreSQL)."""
+    if not scope.product_ids:
+        return {}
+    span, span_params = _spans(scope.start, scope.end)
+    marks = ", ".join(["%s"] * len(scope.product_ids))
+    dim_marks = ", ".join(["%s"] * len(dims))
+    g, inner, outer = (by, f"{by}, chunk", " GROUP BY g") if by else ("0", "chunk", "")
+    rows = _rows(
+        f"SELECT min(g), sum(bit_count(b)) FROM (SELECT {g} AS g, chunk, bit_or(bits) AS b FROM partners_productbits"
+        f" WHERE product_id IN ({marks}) AND dim IN ({dim_marks}) AND {span} GROUP BY {inner}) u{outer}",
+        [*scope.product_ids, *dims, *span_params],
+    )
+    return {(row[0] if by else 0): int(row[1] or 0) for row in rows}
+
+
+def _customers(scope: Scope, by: str | None) -> dict:
+    """Exact distinct customers per product_id / source / overall (None -> key 0)."""
+    if connection.vendor == "postgresql":
+        if by == "source":
+            return _distinct(scope, dims=SOURCES, by="dim")
+        return _distinct(scope, dims=("",), by=by)
+    return {(row[0] if by else 0): int(row[1] if by else row[0]) for row in _people(scope, by)}
+
+
 def totals(*, scope: Scope) -> dict:
     """Each metric over the range, distinct customers, active devices."""
     where, params = _where(scope)
-    sums = _rows(f"SELECT {_METRIC_SUMS} FROM partners_producthourstat WHERE {where}", params)[0]
-    customers, *per_metric = _people(scope, None)[0]
-    devices, device_owners = _rows(
-        f"SELECT count(*), count(DISTINCT customer_id) FROM (SELECT device_id, min(customer_id) AS customer_id"
-        f" FROM partners_productdaydevice WHERE {where} GROUP BY device_id) d",
-        params,
-    )[0]
+    found_sums, found_people = _per_metric(scope, None, None)
+    sums = found_sums.get(0, (0,) * len(METRICS))
+    per_metric = found_people.get(0, [0] * len(METRICS))
+    customers = _customers(scope, None).get(0, 0)
+    if connection.vendor == "postgresql":
+        devices = _distinct(scope, dims=(DEVICES_DIM,), by=None).get(0, 0)
+    else:
+        devices = _rows(f"SELECT count(DISTINCT device_id) FROM partners_productdaydevice WHERE {where}", params)[0][0]
     figures = {m: shown(int(sums[i]), per_metric[i] or 0) for i, m in enumerate(METRICS)}
     figures["customers"] = shown(customers, customers)
-    figures["active_devices"] = shown(devices, device_owners)
+    # The active devices describe the customers who pressed them.
+    figures["active_devices"] = shown(devices, per_metric[METRICS.index("presses")])
     return figures
 
 
 def daily(*, scope: Scope) -> list[dict]:
     """One row per day of the range (days without activity included, as zeros)."""
-    where, params = _where(scope)
-    sums = {
-        _day(row[0]): row[1:]
-        for row in _rows(f"SELECT day, {_METRIC_SUMS} FROM partners_producthourstat WHERE {where} GROUP BY day", params)
-    }
-    people = {_day(row[0]): row[2:] for row in _people(scope, "day")}
+    found_sums, found_people = _per_metric(scope, "day", "day")
+    sums = {_day(k): v for k, v in found_sums.items()}
+    people = {_day(k): v for k, v in found_people.items()}
     rows = []
     for offset in range(scope.days):
         day = scope.start + timedelta(days=offset)
@@ -157,46 +267,47 @@ def _or_hours() -> str:
     return " + ".join(f"max(hours & {1 << h})" for h in range(24))
 
 
+_HOUR_KEYS = [(h, f"ph{h:02d}", f"sh{h:02d}") for h in range(24)]
+
+
 def heatmap(*, scope: Scope) -> list[dict]:
     """Presses by weekday x hour (the customer's local time): 7 rows of 24 cells."""
     where, params = _where(scope)
     weekday = _weekday_sql("day")
-    presses = {
-        (wd, hour): n
-        for wd, hour, n in _rows(f"SELECT {weekday}, hour, sum(presses) FROM partners_producthourstat WHERE {where} GROUP BY 1, 2", params)
-    }
-    # One row per (weekday, customer) with the hours pressed, then each hour's bit summed over
-    # them in the same pass (no 24-fold join).
-    bits = ", ".join(f"sum((hours >> {h}) & 1)" for h in range(24))
-    people = {}
-    for wd, *counts in _rows(
-        f"SELECT wd, {bits} FROM (SELECT {weekday} AS wd, customer_id, {_or_hours()} AS hours"
-        f" FROM partners_productdaycustomer WHERE {where} AND hours <> 0 GROUP BY 1, customer_id) c GROUP BY wd",
-        params,
-    ):
-        for hour, n in enumerate(counts):
-            people[(int(wd), hour)] = int(n or 0)
+    hour_sums = ", ".join(f"sum(h{h:02d})" for h in range(24))
+    if _samples_decide():
+        found, sums = _cells(scope, weekday, _HOUR_KEYS, sums=hour_sums)
+        people = {(int(wd), hour): n for (wd, hour), n in found.items()}
+    else:
+        sums = {row[0]: row[1:] for row in _rows(f"SELECT {weekday}, {hour_sums} FROM {_DAYS} WHERE {where} GROUP BY 1", params)}
+        bits = ", ".join(f"sum((hours >> {h}) & 1)" for h in range(24))
+        people = {}
+        for wd, *counts in _rows(
+            f"SELECT wd, {bits} FROM (SELECT {weekday} AS wd, customer_id, {_or_hours()} AS hours"
+            f" FROM partners_productdaycustomer WHERE {where} AND hours <> 0 GROUP BY 1, customer_id) c GROUP BY wd",
+            params,
+        ):
+            for hour, n in enumerate(counts):
+                people[(int(wd), hour)] = int(n or 0)
+    presses = {(int(wd), hour): int(n or 0) for wd, counts in sums.items() for hour, n in enumerate(counts)}
     rows = []
     for wd in range(1, 8):
         cells = []
         for hour in range(24):
-            n = int(presses.get((wd, hour)) or 0)
+            n = presses.get((wd, hour), 0)
             cells.append(0 if not n else shown(n, people.get((wd, hour), 0)))
         rows.append({"weekday": wd, "name": WEEKDAYS[wd - 1], "hours": cells})
     return rows
 
 
 def by_source(*, scope: Scope) -> list[dict]:
-    where, params = _where(scope)
-    sums = {
-        row[0]: row[1:]
-        for row in _rows(f"SELECT source, {_METRIC_SUMS} FROM partners_producthourstat WHERE {where} GROUP BY source", params)
-    }
-    people = {row[0]: row[1:] for row in _people(scope, "source")}
+    sums, people = _per_metric(scope, "source", "source")
+    customers = _customers(scope, "source")
     rows = []
     for source in [s for s in SOURCES if s in sums] + sorted(set(sums) - set(SOURCES)):
-        customers, *per_metric = people.get(source, (0,) * (len(METRICS) + 1))
-        row = {"source": source, "customers": shown(customers, customers)}
+        n = customers.get(source, 0)
+        per_metric = people.get(source, [0] * len(METRICS))
+        row = {"source": source, "customers": shown(n, n)}
         for i, metric in enumerate(METRICS):
             value = int(sums[source][i])
             row[metric] = 0 if not value else shown(value, per_metric[i])
@@ -206,18 +317,15 @@ def by_source(*, scope: Scope) -> list[dict]:
 
 def by_product(*, scope: Scope) -> list[dict]:
     """The scope's products with their figures over the range (products with no activity too)."""
-    where, params = _where(scope)
-    sums = {
-        row[0]: row[1:]
-        for row in _rows(f"SELECT product_id, {_METRIC_SUMS} FROM partners_producthourstat WHERE {where} GROUP BY product_id", params)
-    }
-    people = {row[0]: row[1:] for row in _people(scope, "product_id")}
+    sums, people = _per_metric(scope, "product_id", "product_id")
+    customers = _customers(scope, "product_id")
     products = Product.objects.filter(pk__in=scope.product_ids).order_by("name").values("pk", "sku", "name", "gtin")
     rows = []
     for product in products:
         values = sums.get(product["pk"], (0,) * len(METRICS))
-        customers, *per_metric = people.get(product["pk"], (0,) * (len(METRICS) + 1))
-        row = {"sku": product["sku"], "name": product["name"], "gtin": product["gtin"], "customers": shown(customers, customers)}
+        n = customers.get(product["pk"], 0)
+        per_metric = people.get(product["pk"], [0] * len(METRICS))
+        row = {"sku": product["sku"], "name": product["name"], "gtin": product["gtin"], "customers": shown(n, n)}
         for i, metric in enumerate(METRICS):
             row[metric] = 0 if not values[i] else shown(int(values[i]), per_metric[i])
         rows.append(row)
@@ -228,22 +336,22 @@ def by_product(*, scope: Scope) -> list[dict]:
 def reorders(*, scope: Scope) -> dict:
     """Time between a customer's consecutive orders of the same product: a histogram and the mean."""
     where, params = _where(scope)
-    found = {
-        bucket: (n, people)
-        for bucket, n, people in _rows(
-            f"SELECT bucket, sum(reorders), count(DISTINCT customer_id) FROM partners_productreorder WHERE {where} GROUP BY bucket",
-            params,
+    cells = "partners_productreordercell"
+    found = {bucket: int(n) for bucket, n in _rows(f"SELECT bucket, sum(reorders) FROM {cells} WHERE {where} GROUP BY bucket", params)}
+    n, seconds = _rows(f"SELECT COALESCE(sum(reorders), 0), COALESCE(sum(seconds), 0) FROM {cells} WHERE {where}", params)[0]
+    if _samples_decide():
+        keys = [("people", "people", "s_people")]
+        per_bucket = {bucket: c for (bucket, _), c in _certified(scope, "bucket", keys, table=cells).items()}
+        people = _certified(scope, None, keys, table=cells).get((0, "people"), 0)
+    else:
+        per_bucket = dict(
+            _rows(f"SELECT bucket, count(DISTINCT customer_id) FROM partners_productreorder WHERE {where} GROUP BY bucket", params)
         )
-    }
-    n, seconds, people = _rows(
-        f"SELECT COALESCE(sum(reorders), 0), COALESCE(sum(seconds), 0), count(DISTINCT customer_id)"
-        f" FROM partners_productreorder WHERE {where}",
-        params,
-    )[0]
+        people = _rows(f"SELECT count(DISTINCT customer_id) FROM partners_productreorder WHERE {where}", params)[0][0]
     buckets = []
     for i, label in enumerate(REORDER_LABELS):
-        count, customers = found.get(i, (0, 0))
-        buckets.append({"bucket": label, "reorders": 0 if not count else shown(int(count), customers)})
+        count = found.get(i, 0)
+        buckets.append({"bucket": label, "reorders": 0 if not count else shown(count, per_bucket.get(i, 0))})
     mean_days = round(int(seconds) / int(n) / 86400, 1) if n else None
     return {
         "reorders": shown(int(n), people) if n else 0,

@@ -6,9 +6,11 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection
 
 from devices.models import DeviceEvent
 from orders.models import OrderEvent
+from partners.analytics.rollup import BITS_CHUNK, DEVICES_DIM, SAMPLE
 from partners.models import CustomerTimeZone, Product
 
 BITS = {"presses": 1, "placed": 2, "filtered": 4, "paused": 8, "cancelled": 16, "delivered": 32, "failed": 64}
@@ -91,22 +93,112 @@ def recount() -> dict:
             bucket = next((i for i, b in enumerate(BOUNDS) if gap < b * 86400), len(BOUNDS))
             reorders[(product, day, customer, bucket)][0] += 1
             reorders[(product, day, customer, bucket)][1] += int(gap)
-    return {
-        "hours": {k: {m: v.get(m, 0) for m in BITS} for k, v in hours.items()},
+    days = defaultdict(lambda: defaultdict(int))
+    for (product, day, hour, source), counts in hours.items():
+        cell = days[(product, day, source)]
+        for metric, n in counts.items():
+            cell[metric] += n
+        cell[f"h{hour:02d}"] += counts.get("presses", 0)
+    people = defaultdict(lambda: defaultdict(set))  # cell -> key -> customers
+    for (product, day, customer, source), (flags, hour_bits) in members.items():
+        cell = people[(product, day, source)]
+        cell["people"].add(customer)
+        for metric, bit in BITS.items():
+            if flags & bit:
+                cell[metric].add(customer)
+        for h in range(24):
+            if hour_bits >> h & 1:
+                cell[f"ph{h:02d}"].add(customer)
+    reorder_cells = defaultdict(lambda: [0, 0, set()])
+    for (product, day, customer, bucket), (n, seconds) in reorders.items():
+        cell = reorder_cells[(product, day, bucket)]
+        cell[0] += n
+        cell[1] += seconds
+        cell[2].add(customer)
+    result = {
+        "days": {k: {c: v.get(c, 0) for c in DAY_COLUMNS} for k, v in days.items()},
+        "people": {k: {key: len(v.get(key, ())) for key in PEOPLE_KEYS} for k, v in people.items()},
+        "samples": {(*cell, key): True for cell, sets in people.items() for key, ids in sets.items() if ids and key != "people"},
         "members": {k: tuple(v) for k, v in members.items()},
         "devices": {k: min(v) for k, v in devices.items()},
         "reorders": {k: tuple(v) for k, v in reorders.items()},
+        "reorder_cells": {k: (n, seconds, len(ids), True) for k, (n, seconds, ids) in reorder_cells.items()},
         "unmet": dict(unmet),
     }
+    if connection.vendor == "postgresql":
+        bits = defaultdict(set)
+        for product, day, customer, source in members:
+            for dim in ("", source):
+                bits[(product, dim, "d", day)].add(customer)
+                bits[(product, dim, "m", day.replace(day=1))].add(customer)
+        for product, day, device in devices:
+            bits[(product, DEVICES_DIM, "d", day)].add(device)
+            bits[(product, DEVICES_DIM, "m", day.replace(day=1))].add(device)
+        result["bits"] = dict(bits)
+    return result
+
+
+DAY_COLUMNS = (*BITS, *(f"h{h:02d}" for h in range(24)))
+PEOPLE_KEYS = ("people", *BITS, *(f"ph{h:02d}" for h in range(24)))
+
+
+def _sample_ok(sample: str, members: set, count: int) -> bool:
+    """A cell's sample: distinct members of the cell, all of them when they fit."""
+    ids = [int(i) for i in sample.split(",") if i]
+    return len(ids) == len(set(ids)) == min(count, SAMPLE) and set(ids) <= members
 
 
 def rolled_up() -> dict:
-    from partners.models import ProductDayCustomer, ProductDayDevice, ProductHourStat, ProductReorder, UnmetDemand
+    from partners.models import ProductDayCustomer, ProductDayDevice, ProductDayStat, ProductReorder, ProductReorderCell, UnmetDemand
 
-    return {
-        "hours": {(r.product_id, r.day, r.hour, r.source): {m: getattr(r, m) for m in BITS} for r in ProductHourStat.objects.all()},
+    members = defaultdict(lambda: defaultdict(set))  # from the rolled-up membership, to check the samples
+    for r in ProductDayCustomer.objects.all():
+        cell = members[(r.product_id, r.day, r.source)]
+        for metric, bit in BITS.items():
+            if r.flags & bit:
+                cell[metric].add(r.customer_id)
+        for h in range(24):
+            if r.hours >> h & 1:
+                cell[f"ph{h:02d}"].add(r.customer_id)
+    samples = {}
+    for r in ProductDayStat.objects.all():
+        cell = (r.product_id, r.day, r.source)
+        for key in PEOPLE_KEYS[1:]:
+            count = getattr(r, f"people_{key}" if key in BITS else key)
+            sample = getattr(r, f"s_{key}" if key in BITS else f"s{key[1:]}")
+            if count or sample:
+                samples[(*cell, key)] = _sample_ok(sample, members[cell][key], count)
+    by_cell = defaultdict(set)
+    for r in ProductReorder.objects.all():
+        by_cell[(r.product_id, r.day, r.bucket)].add(r.customer_id)
+    result = {
+        "days": {(r.product_id, r.day, r.source): {c: getattr(r, c) for c in DAY_COLUMNS} for r in ProductDayStat.objects.all()},
+        "people": {
+            (r.product_id, r.day, r.source): {k: getattr(r, f"people_{k}" if k in BITS else k) for k in PEOPLE_KEYS}
+            for r in ProductDayStat.objects.all()
+        },
+        "samples": samples,
+        "reorder_cells": {
+            (r.product_id, r.day, r.bucket): (
+                r.reorders,
+                r.seconds,
+                r.people,
+                _sample_ok(r.s_people, by_cell[(r.product_id, r.day, r.bucket)], r.people),
+            )
+            for r in ProductReorderCell.objects.all()
+        },
         "members": {(r.product_id, r.day, r.customer_id, r.source): (r.flags, r.hours) for r in ProductDayCustomer.objects.all()},
         "devices": {(r.product_id, r.day, r.device_id): r.customer_id for r in ProductDayDevice.objects.all()},
         "reorders": {(r.product_id, r.day, r.customer_id, r.bucket): (r.reorders, r.seconds) for r in ProductReorder.objects.all()},
         "unmet": {(r.day, r.kind, r.gtin, r.customer_id): r.requests for r in UnmetDemand.objects.all()},
     }
+    if connection.vendor == "postgresql":
+        bits = defaultdict(set)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT product_id, dim, span, day, chunk, bits::text FROM partners_productbits")
+            for product, dim, span, day, chunk, text in cursor.fetchall():
+                ids = {chunk * BITS_CHUNK + i for i, bit in enumerate(text) if bit == "1"}
+                if ids:
+                    bits[(product, dim, span, day)] |= ids
+        result["bits"] = dict(bits)
+    return result

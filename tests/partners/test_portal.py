@@ -10,7 +10,7 @@ from devices.demo_history import history_generate
 from devices.models import Device
 from partners.analytics.figures import TABLE_NAMES
 from partners.analytics.rollup import analytics_rollup_run
-from partners.models import PartnerMembership, ProductHourStat
+from partners.models import PartnerMembership, ProductDayStat
 from partners.services import partner_api_token_issue
 from tests.factories import PartnerFactory, ProductFactory, UserFactory, make_button
 
@@ -85,8 +85,8 @@ def test_a_partner_reaches_nothing_of_another_partners_by_any_url(two_partners):
 
 def test_a_partners_figures_count_only_its_own_products(two_partners):
     s = two_partners
-    own = sum(ProductHourStat.objects.filter(product__partner=s["a"]).values_list("presses", flat=True))
-    everyone = sum(ProductHourStat.objects.values_list("presses", flat=True))
+    own = sum(ProductDayStat.objects.filter(product__partner=s["a"]).values_list("presses", flat=True))
+    everyone = sum(ProductDayStat.objects.values_list("presses", flat=True))
     assert 0 < own < everyone
     start = (timezone.now() - timedelta(days=40)).date().isoformat()
     end = (timezone.now() + timedelta(days=1)).date().isoformat()

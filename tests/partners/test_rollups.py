@@ -9,7 +9,7 @@ from devices.services import device_events_prune
 from orders.models import OrderEvent
 from partners.analytics.rollup import analytics_rollup_run
 from partners.analytics.selectors import rollup_watermark
-from partners.models import CustomerTimeZone, ProductHourStat
+from partners.models import CustomerTimeZone, ProductDayStat
 from tests.factories import PartnerFactory, ProductFactory, UserFactory
 from tests.partners.recount import recount, rolled_up
 
@@ -97,10 +97,10 @@ def test_the_prune_only_deletes_events_the_rollups_consumed(shoppers, settings):
     assert deleted > 0
     assert not DeviceEvent.objects.filter(pk__lte=consumed).exists()
     assert DeviceEvent.objects.count() == total - deleted > 0
-    presses_before = sum(ProductHourStat.objects.values_list("presses", flat=True))
+    presses_before = sum(ProductDayStat.objects.values_list("presses", flat=True))
     analytics_rollup_run(now=now + LATER)
     assert device_events_prune(now=now) == total - deleted
-    assert sum(ProductHourStat.objects.values_list("presses", flat=True)) > presses_before
+    assert sum(ProductDayStat.objects.values_list("presses", flat=True)) > presses_before
 
 
 def test_the_beat_task_rolls_up_what_is_older_than_the_lag(shoppers, settings):
