@@ -240,29 +240,10 @@ def check(run: dict) -> dict:
         # after everything works again
         fault["window"] = [t - WINDOW_LEAD_S, recovered + WINDOW_GRACE_S]
         faults.append(fault)
-    in_window: dict[str, list[float]] = defaultdict(list)
-    outside: list[float] = []
-    for hold_until, lateness in system_releases:
-        for fault in faults:
-            lo, hi = fault["window"]
-            if lo <= hold_until <= hi:
-                in_window[fault["name"]].append(lateness)
-                break
-        else:
-            outside.append(lateness)
+    in_window, outside = _split_by_fault_window(system_releases, faults)
+    lag_in, lag_outside = _split_by_fault_window(submit_lags, faults)
     for fault in faults:
         fault["lateness"] = _pct(in_window[fault["name"]])
-    lag_in: dict[str, list[float]] = defaultdict(list)
-    lag_outside: list[float] = []
-    for released, lag in submit_lags:
-        for fault in faults:
-            lo, hi = fault["window"]
-            if lo <= released <= hi:
-                lag_in[fault["name"]].append(lag)
-                break
-        else:
-            lag_outside.append(lag)
-    for fault in faults:
         fault["submit_lag"] = _pct(lag_in[fault["name"]])
 
     return {
@@ -336,3 +317,16 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _split_by_fault_window(samples, faults) -> tuple[dict[str, list[float]], list[float]]:
+    """(at, value) samples -> values per fault whose window holds `at`, and the rest."""
+    inside: dict[str, list[float]] = defaultdict(list)
+    outside: list[float] = []
+    for at, value in samples:
+        fault = next((f for f in faults if f["window"][0] <= at <= f["window"][1]), None)
+        if fault is None:
+            outside.append(value)
+        else:
+            inside[fault["name"]].append(value)
+    return inside, outside

@@ -4,7 +4,6 @@ answer 503 with Retry-After, not 500, and the device's retry of the same event h
 Real failures, no mocks: the server ends this process's session (what a restart does to every
 open connection), or the connection points at a port where nothing listens (PostgreSQL down)."""
 
-import io
 import uuid
 from contextlib import contextmanager
 
@@ -15,28 +14,10 @@ from django.db import connection
 from django.test import Client
 
 from dash.localstack import free_port
-from dash.wsgi import device_application
 from devices.models import DeviceEvent
 from orders.models import Order, OrderStatus
+from tests.device_pool import device_pool_call
 from tests.factories import make_order
-
-
-def _device_pool(token: str, body: bytes):
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/api/v1/device/events",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "HTTP_HOST": "127.0.0.1:8000",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json",
-        "HTTP_AUTHORIZATION": f"Device {token}",
-    }
-    started = {}
-    content = b"".join(device_application(environ, lambda status, headers: started.update(status=status, headers=dict(headers))))
-    return int(started["status"].split()[0]), started["headers"], content
 
 
 def _end_this_session() -> None:
@@ -70,13 +51,13 @@ def test_a_press_whose_session_was_ended_answers_503_and_its_retry_places_one_or
     body = orjson.dumps({"event_id": uuid.uuid4().hex, "type": "press"})
     _end_this_session()
 
-    status, headers, content = _device_pool(button.token, body)
+    status, headers, content = device_pool_call("/api/v1/device/events", token=button.token, body=body)
 
     assert status == 503, content
     assert headers["Retry-After"] == "1"
     assert orjson.loads(content)["error"]["code"] == "unavailable"
     # the device retries the same event: one event, one order
-    status, _, content = _device_pool(button.token, body)
+    status, _, content = device_pool_call("/api/v1/device/events", token=button.token, body=body)
     assert status == 201, content
     assert orjson.loads(content)["outcome"] == "order_placed"
     assert DeviceEvent.objects.count() == 1

@@ -1,41 +1,18 @@
 """The device API pool (`dash.wsgi:device_application`) serves the device routes through a
 short middleware chain, and nothing else."""
 
-import io
 import uuid
 
 import orjson
 import pytest
 
-from dash.wsgi import device_application
-
-
-def _call(path: str, *, token: str | None = None, body: bytes = b"", method: str = "POST"):
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "HTTP_HOST": "127.0.0.1:8000",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json",
-    }
-    if token:
-        environ["HTTP_AUTHORIZATION"] = f"Device {token}"
-    started = {}
-    chunks = device_application(environ, lambda status, headers: started.update(status=status, headers=dict(headers)))
-    content = b"".join(chunks)
-    if hasattr(chunks, "close"):  # WSGI: close() when the iterable has one
-        chunks.close()
-    return int(started["status"].split()[0]), started["headers"], content
+from tests.device_pool import device_pool_call
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_device_pool_answers_a_press_with_a_content_length(button):
     body = orjson.dumps({"event_id": uuid.uuid4().hex, "type": "press"})
-    status, headers, content = _call("/api/v1/device/events", token=button.token, body=body)
+    status, headers, content = device_pool_call("/api/v1/device/events", token=button.token, body=body)
     assert status == 201
     assert headers["Content-Length"] == str(len(content))
     assert orjson.loads(content)["outcome"] == "order_placed"
@@ -44,13 +21,13 @@ def test_the_device_pool_answers_a_press_with_a_content_length(button):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/admin/", "/orders/", "/api/v1/me/orders", "/api/schema/"])
 def test_the_device_pool_serves_nothing_but_the_device_api(path):
-    status, _, _ = _call(path, method="GET")
+    status, _, _ = device_pool_call(path, method="GET")
     assert status == 404
 
 
 @pytest.mark.django_db(transaction=True)  # a real request cycle: the handler manages the connection
 def test_the_device_pool_answers_health_checks():
-    status, _, content = _call("/healthz", method="GET")
+    status, _, content = device_pool_call("/healthz", method="GET")
     assert status == 200, content
     assert orjson.loads(content)["checks"] == {"database": "ok", "redis": "ok"}
 
@@ -59,7 +36,7 @@ def test_the_device_pool_answers_health_checks():
 def test_the_direct_route_and_the_django_view_give_the_same_answer(button, client):
     # given an event answered by the device pool's direct route
     body = orjson.dumps({"event_id": "evt-same", "type": "press"})
-    status, _, content = _call("/api/v1/device/events", token=button.token, body=body)
+    status, _, content = device_pool_call("/api/v1/device/events", token=button.token, body=body)
     # when the device retries it through the full site's view
     replay = client.post("/api/v1/device/events", body, content_type="application/json", HTTP_AUTHORIZATION=f"Device {button.token}")
     # then it is the same answer, byte for byte
@@ -78,7 +55,7 @@ def test_the_direct_route_and_the_django_view_give_the_same_answer(button, clien
     ],
 )
 def test_the_direct_route_refuses_bad_requests_with_the_error_shape(button, body, token, status, code):
-    answer_status, headers, content = _call("/api/v1/device/events", token=button.token if token == "valid" else token, body=body)
+    answer_status, headers, content = device_pool_call("/api/v1/device/events", token=button.token if token == "valid" else token, body=body)
     assert answer_status == status
     assert orjson.loads(content)["error"]["code"] == code
     if status == 401:

@@ -8,32 +8,15 @@ import orjson
 import pytest
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
-from dash.wsgi import device_application
 from devices.models import VoiceClip
+from tests.device_pool import device_pool_call
 from tests.devices.test_voice_intake import spoken
 from tests.factories import make_wand
 
 
 def _post_multipart(token: str, fields: dict):
     body = encode_multipart(BOUNDARY, fields)
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/api/v1/device/events",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "HTTP_HOST": "127.0.0.1:8000",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": MULTIPART_CONTENT,
-        "HTTP_AUTHORIZATION": f"Device {token}",
-    }
-    started = {}
-    chunks = device_application(environ, lambda status, headers: started.update(status=status, headers=dict(headers)))
-    content = b"".join(chunks)
-    if hasattr(chunks, "close"):
-        chunks.close()
-    return int(started["status"].split()[0]), started["headers"], content
+    return device_pool_call("/api/v1/device/events", token=token, body=body, content_type=MULTIPART_CONTENT)
 
 
 @pytest.mark.django_db(transaction=True)
