@@ -10,6 +10,7 @@ from django.core import mail
 from devices.models import ApplianceSlot, DeviceEvent, SlotReading
 from orders.models import IN_PROGRESS, Order, OrderSource, OrderStatus
 from orders.services import order_cancel
+from tests.device_pool import device_pool_call
 from tests.factories import ProductFactory, make_appliance, make_button
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
@@ -249,10 +250,8 @@ def test_an_unclaimed_or_paused_appliance_records_no_level(customer, reading):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_device_pool_answers_a_reading_like_the_site(slot, washer, client):
-    from tests.test_device_pool import _call
-
     body = orjson.dumps({"event_id": "r-1", "type": "slot_status", "slot": "detergent", "remaining": 500})
-    status, _, content = _call("/api/v1/device/events", token=washer.token, body=body)
+    status, _, content = device_pool_call("/api/v1/device/events", token=washer.token, body=body)
     assert status == 200 and orjson.loads(content)["outcome"] == "recorded"
     replay = client.post("/api/v1/device/events", body, content_type="application/json", HTTP_AUTHORIZATION=f"Device {washer.token}")
     assert replay.content == content and replay["Idempotent-Replayed"] == "true"
