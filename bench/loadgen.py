@@ -71,6 +71,7 @@ class LoadResult:
     connections_opened: int
     cpu_seconds: float
     wall_seconds: float
+    t0_unix: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -122,6 +123,7 @@ class LoadGenerator:
         tasks: set[asyncio.Task] = set()
         cpu0, wall0 = time.process_time(), time.monotonic()
         self.t0 = t0 = loop.time() + 0.05
+        self.t0_unix = time.time() + (t0 - loop.time())  # wall clock of t0, to line logs up with seconds
         for i in range(total):
             due = t0 + i * interval
             delay = due - loop.time()
@@ -147,6 +149,7 @@ class LoadGenerator:
             connections_opened=self.opened,
             cpu_seconds=time.process_time() - cpu0,
             wall_seconds=time.monotonic() - wall0,
+            t0_unix=self.t0_unix,
         )
 
     def _next_request(self) -> tuple[int, bytes, tuple[int, bytes] | None]:
@@ -371,6 +374,7 @@ def summarize(result: LoadResult, *, warmup: float, duration: float) -> dict:
         "connections_opened": result.connections_opened,
         "loadgen_cpu_s": round(result.cpu_seconds, 2),
         "loadgen_wall_s": round(result.wall_seconds, 2),
+        "window_started_unix": round(result.t0_unix + warmup, 3),
     }
 
 
