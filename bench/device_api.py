@@ -99,7 +99,7 @@ class Stack:
         )
         log.close()
         if nice:
-            _autogroup_nice(proc.pid, nice)
+            autogroup_nice(proc.pid, nice)
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
@@ -133,7 +133,7 @@ class Stack:
             server.stop()
 
 
-def _autogroup_nice(pid: int, nice: int) -> None:
+def autogroup_nice(pid: int, nice: int) -> None:
     """Lower a new session's CPU weight. With the kernel's autogroups (sched_autogroup_enabled,
     the default on desktop and many cloud kernels) every session is scheduled as one group, and a
     process's own nice level only ranks it within its session: `nice -n 10` on a process that

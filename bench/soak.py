@@ -49,7 +49,7 @@ from pathlib import Path
 import orjson
 
 from bench import device_api, loadgen
-from bench.device_api import Stack, StackError, start_stack
+from bench.device_api import Stack, StackError, autogroup_nice, start_stack
 from dash.localstack import _pg_bindir, _unprivileged_user, redis_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,12 +74,23 @@ class SoakStack(Stack):
     def __init__(self, workdir: Path):
         super().__init__(workdir)
         self.argv: dict[str, list[str]] = {}
+        self.nice: dict[str, int] = {}
 
-    def spawn(self, name: str, argv: list[str]) -> None:
+    def spawn(self, name: str, argv: list[str], nice: int = 0) -> None:
         self.argv[name] = argv
+        self.nice[name] = nice
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - appended to across restarts
-        self.procs[name] = subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = proc = subprocess.Popen(
+            ["nice", "-n", str(nice), *argv] if nice else argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
+        if nice:
+            autogroup_nice(proc.pid, nice)
 
     @property
     def redis(self):
@@ -144,7 +155,7 @@ class Supervisor(threading.Thread):
                 since = self.dead_since.setdefault(name, now)
                 if now - since >= self.delay:
                     device_api._signal_group(proc.pid, signal.SIGKILL)  # what is left of its group
-                    self.stack.spawn(name, self.stack.argv[name])
+                    self.stack.spawn(name, self.stack.argv[name], self.stack.nice[name])
                     self.restarts.append((name, wall()))
                     del self.dead_since[name]
             redis = self.stack.redis
