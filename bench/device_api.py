@@ -35,6 +35,7 @@ from bench import loadgen
 from dash.localstack import Server, free_port, start_postgres, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
+BACKGROUND_APP = "dash-background"  # application_name of the background processes' connections
 TARGETS = {"accepted_per_s": 800.0, "p99_ms": 100.0, "lateness_p99_s": 2.0}
 # Durable, production-like: nothing here trades durability for speed.
 PG_SETTINGS = {
@@ -59,6 +60,7 @@ class Stack:
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True)
         self.servers: list[Server] = []
+        self.background_backends: BackgroundBackends | None = None
         self.procs: dict[str, subprocess.Popen] = {}
         self.env = dict(os.environ)
 
@@ -91,7 +93,7 @@ class Stack:
         # Own session: stopping it reaches its children (workers, pool processes) too.
         self.procs[name] = proc = subprocess.Popen(
             ["nice", "-n", str(nice), *argv] if nice else argv,
-            env=self.env,
+            env={**self.env, "DASH_DB_APPLICATION_NAME": BACKGROUND_APP} if nice else self.env,
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -117,6 +119,8 @@ class Stack:
             return None
 
     def stop(self) -> None:
+        if self.background_backends is not None:
+            self.background_backends.stop()
         for name, proc in reversed(self.procs.items()):
             if proc.poll() is None:
                 _signal_group(proc.pid, signal.SIGTERM)
@@ -131,6 +135,40 @@ class Stack:
                 proc.wait(5)
         for server in reversed(self.servers):
             server.stop()
+
+
+class BackgroundBackends(threading.Thread):
+    """Gives the PostgreSQL backends that serve background work (connections named
+    BACKGROUND_APP: the Celery workers and beat) the same lower priority as those processes, so
+    a rollup's or a sweep's SQL yields the CPU to the device API's queries as their Python does.
+    New connections are picked up within `every` seconds. (PostgreSQL has no priority of its
+    own; on a database server of its own this matters less.)"""
+
+    def __init__(self, database_url: str, nice: int, every: float = 0.5):
+        super().__init__(daemon=True, name="background-backends")
+        self.database_url, self.nice, self.every = database_url, nice, every
+        self.stopped = threading.Event()
+        self.reniced: set[int] = set()
+
+    def run(self) -> None:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.database_url, autocommit=True, application_name="dash-bench") as conn:
+                while not self.stopped.wait(self.every):
+                    pids = [
+                        row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [BACKGROUND_APP])
+                    ]
+                    for pid in pids:
+                        if pid not in self.reniced:
+                            with contextlib.suppress(OSError):
+                                os.setpriority(os.PRIO_PROCESS, pid, self.nice)
+                                self.reniced.add(pid)
+        except psycopg.Error:
+            pass  # the database went away: the run is ending, or its own checks will say so
+
+    def stop(self) -> None:
+        self.stopped.set()
 
 
 def autogroup_nice(pid: int, nice: int) -> None:
@@ -350,6 +388,9 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
         [py, "-m", "celery", "-A", "dash", "beat", "-s", str(workdir / "beat-schedule"), "-l", "WARNING"],
         nice=background,
     )  # fmt: skip
+    if background:
+        stack.background_backends = BackgroundBackends(stack.env["DATABASE_URL"], background)
+        stack.background_backends.start()
     wait_http_ok(f"http://127.0.0.1:{port}/healthz", stack)
     if asgi_port:
         wait_http_ok(f"http://127.0.0.1:{asgi_port}/healthz", stack)
@@ -494,6 +535,7 @@ def build_report(args, load: dict, db: dict, cpu: dict | None) -> dict:
             "ship_deliver_s": [args.ship_seconds, args.deliver_seconds],
             "max_connections": args.connections,
             "half_close": args.half_close,
+            "background_nice": args.background_nice,
         },
         "load": load,
         "events": {
@@ -535,7 +577,7 @@ def print_report(r: dict) -> None:
         (
             f"config    rate {c['rate']:g}/s  measured {c['duration_s']:g}s (+{c['warmup_s']:g}s warmup)  buttons {c['buttons']}  "
             f"device API {c['web_server']} x{c['web_workers']} ({c['web_threads']} threads)  uvicorn workers {c['asgi_workers']}  celery concurrency {c['worker_concurrency']}  "
-            f"hold {c['hold_seconds']}s"
+            f"hold {c['hold_seconds']}s  background nice {c.get('background_nice', 0)} (Celery and its PostgreSQL backends)"
         ),
         (
             f"requests  scheduled {load['scheduled']}  answered {load['answered']}  replays {load['replays']['sent']} "
@@ -619,7 +661,12 @@ def main() -> int:
     parser.add_argument("--prime-rate", type=float, default=200, help="events/s in the first phase")
     parser.add_argument("--web-server", choices=["gunicorn", "granian"], default="granian", help="the device API's WSGI server")
     parser.add_argument("--web-class", default="sync", help="gunicorn worker class for the device API (sync or gthread)")
-    parser.add_argument("--background-nice", type=int, default=10, help="nice level of the Celery processes (0 = none)")
+    parser.add_argument(
+        "--background-nice",
+        type=int,
+        default=10,
+        help="nice level of the Celery processes and of the PostgreSQL backends serving them (0 = none)",
+    )
     parser.add_argument("--web-threads", type=int, default=2, help="threads per web worker (granian blocking threads, gunicorn gthread)")
     parser.add_argument("--worker-concurrency", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--hold-seconds", type=int, default=10, help="the buttons' mean hold window (each 0.5x to 1.5x)")

@@ -88,6 +88,9 @@ else:
     # restart a worker's first request fails (the device retries the same event id, safely)
     # and Django drops the broken connection.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DASH_CONN_HEALTH_CHECKS", default=False)
+    # Names this process's connections in pg_stat_activity (web, worker ...); an
+    # ?application_name= in DATABASE_URL wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("application_name", env("DASH_DB_APPLICATION_NAME", default="dash"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, cache, channel layer ----------------------------------------------
