@@ -7,7 +7,8 @@ embedded mode) go through Django's cursor as usual."""
 
 from contextlib import contextmanager
 
-from django.db import connection
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 @contextmanager
@@ -16,14 +17,13 @@ def hot_cursor():
 
     It runs on Django's own connection, so it takes part in the current transaction; it skips
     Django's cursor wrapper, so these statements are not in `connection.queries` (DEBUG)."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+    conn = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a thread-local lookup
+    if conn.vendor != "postgresql":
+        with conn.cursor() as cursor:
             yield cursor
         return
-    import psycopg
-
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    conn.ensure_connection()
+    with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cursor:
         yield _Prepared(cursor)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Count, QuerySet
 
 from dash.hotpath import hot_cursor
@@ -118,8 +118,9 @@ class IntakeContext:
 
 def intake_context(*, token_hash: str, event_id: str, window: ThrottleWindow) -> IntakeContext | None:
     """None when the token is unknown or revoked."""
-    since = connection.ops.adapt_datetimefield_value(window.since)
-    if connection.vendor == "postgresql":
+    conn = connections[DEFAULT_DB_ALIAS]
+    since = conn.ops.adapt_datetimefield_value(window.since)
+    if conn.vendor == "postgresql":
         sql, params = _CONTEXT_SQL_POSTGRESQL, [event_id, since, window.limit, token_hash]
     else:
         sql, params = _CONTEXT_SQL_OTHER, [since, window.limit, since, window.limit, event_id, token_hash]

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from dash.hotpath import hot_cursor
 from devices import credentials
@@ -344,12 +345,14 @@ def _in_progress(ctx, event, now, summary: dict, order_id: int) -> IntakeAnswer:
     return _record(ctx, event, now, 200, "order_in_progress", detail, summary, order_id)
 
 
-def _json_param(value: dict):
+def _json_param(value: dict, vendor: str):
     """JSON for a jsonb column (PostgreSQL, typed when prepared) or a text column (SQLite)."""
-    if connection.vendor == "postgresql":
-        from psycopg.types.json import Jsonb
+    if vendor == "postgresql":
+        return Jsonb(value, dumps=_dumps_text)
+    return orjson.dumps(value).decode()
 
-        return Jsonb(value, dumps=lambda v: orjson.dumps(v).decode())
+
+def _dumps_text(value) -> str:
     return orjson.dumps(value).decode()
 
 
@@ -367,7 +370,8 @@ def _record(
 ) -> IntakeAnswer:
     """Write the event and its answer; raises _DuplicateEvent if a concurrent twin got there first."""
     body = answer_body(event_id=event.event_id, outcome=outcome, detail=detail, order=order, extra=extra)
-    ops = connection.ops
+    conn = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a thread-local lookup
+    ops = conn.ops
     with hot_cursor() as cursor:
         cursor.execute(
             _INSERT_EVENT_SQL,
@@ -375,7 +379,7 @@ def _record(
                 ctx.device_id,
                 event.event_id,
                 event.type,
-                _json_param(event.payload),
+                _json_param(event.payload, conn.vendor),
                 event.body_hash,
                 outcome,
                 status,
