@@ -139,16 +139,15 @@ class Stack:
 
 class BackgroundBackends(threading.Thread):
     """Gives the PostgreSQL backends that serve background work (connections named
-    BACKGROUND_APP: the Celery workers and beat) the same lower priority as those processes, so
-    a rollup's or a sweep's SQL yields the CPU to the device API's queries as their Python does.
-    New connections are picked up within `every` seconds. (PostgreSQL has no priority of its
+    BACKGROUND_APP: the Celery workers and beat; and autovacuum's) the same lower priority as
+    those processes, so a rollup's or a sweep's SQL yields the CPU to the device API's queries
+    as their Python does. New connections are picked up within `every` seconds. (PostgreSQL has no priority of its
     own; on a database server of its own this matters less.)"""
 
     def __init__(self, database_url: str, nice: int, every: float = 0.5):
         super().__init__(daemon=True, name="background-backends")
         self.database_url, self.nice, self.every = database_url, nice, every
         self.stopped = threading.Event()
-        self.reniced: set[int] = set()
 
     def run(self) -> None:
         import psycopg
@@ -157,13 +156,15 @@ class BackgroundBackends(threading.Thread):
             with psycopg.connect(self.database_url, autocommit=True, application_name="dash-bench") as conn:
                 while not self.stopped.wait(self.every):
                     pids = [
-                        row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [BACKGROUND_APP])
+                        row[0]
+                        for row in conn.execute(
+                            "SELECT pid FROM pg_stat_activity WHERE application_name = %s OR backend_type = 'autovacuum worker'",
+                            [BACKGROUND_APP],
+                        )
                     ]
-                    for pid in pids:
-                        if pid not in self.reniced:
-                            with contextlib.suppress(OSError):
-                                os.setpriority(os.PRIO_PROCESS, pid, self.nice)
-                                self.reniced.add(pid)
+                    for pid in pids:  # every time: a pid may be reused by a new backend
+                        with contextlib.suppress(OSError):
+                            os.setpriority(os.PRIO_PROCESS, pid, self.nice)
         except psycopg.Error:
             pass  # the database went away: the run is ending, or its own checks will say so
 
