@@ -126,6 +126,8 @@ def recount() -> dict:
         "unmet": dict(unmet),
     }
     if connection.vendor == "postgresql":
+        # Active devices are kept in the bit sets only (no ProductDayDevice rows on PostgreSQL).
+        del result["devices"]
         bits = defaultdict(set)
         for product, day, customer, source in members:
             for dim in ("", source):
@@ -193,6 +195,7 @@ def rolled_up() -> dict:
         "unmet": {(r.day, r.kind, r.gtin, r.customer_id): r.requests for r in UnmetDemand.objects.all()},
     }
     if connection.vendor == "postgresql":
+        assert not result.pop("devices"), "PostgreSQL keeps active devices in the bit sets only"
         bits = defaultdict(set)
         with connection.cursor() as cursor:
             cursor.execute("SELECT product_id, dim, span, day, chunk, bits::text FROM partners_productbits")
