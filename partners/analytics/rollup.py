@@ -377,7 +377,24 @@ GROUP BY b.product_id, b.dim, tm.month, b.chunk
 ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = EXCLUDED.bits
 """
 
-_CELL_STEPS = (("people", _PEOPLE), ("reorder_cells", _REORDER_CELLS), ("day_bits", _DAY_BITS), ("month_bits", _MONTH_BITS))
+# Week bit sets (span 'w', keyed by the Monday), so a range that is not whole months reads weeks
+# and only the days at its edges.
+_WEEK_BITS = """
+INSERT INTO partners_productbits (product_id, dim, span, day, chunk, bits)
+SELECT b.product_id, b.dim, 'w', tw.week, b.chunk, bit_or(b.bits)
+FROM (SELECT DISTINCT product_id, date_trunc('week', day)::date AS week FROM analytics_touched) tw
+JOIN partners_productbits b ON b.product_id = tw.product_id AND b.span = 'd' AND b.day >= tw.week AND b.day < tw.week + 7
+GROUP BY b.product_id, b.dim, tw.week, b.chunk
+ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = EXCLUDED.bits
+"""
+
+_CELL_STEPS = (
+    ("people", _PEOPLE),
+    ("reorder_cells", _REORDER_CELLS),
+    ("day_bits", _DAY_BITS),
+    ("week_bits", _WEEK_BITS),
+    ("month_bits", _MONTH_BITS),
+)
 
 # Batch by batch the bit sets only gain ids: the batch's ids are gathered into one bit set per
 # (product, dim, day, chunk) by partners_bits_agg (an aggregate over the built-in set_bit, from
@@ -405,6 +422,12 @@ SELECT product_id, '', day, chunk, bit_or(bits) FROM analytics_newbits WHERE dim
 _OR_DAY_BITS = """
 INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
 SELECT product_id, dim, 'd', day, chunk, bits FROM analytics_newbits ORDER BY product_id, dim, day, chunk
+ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
+"""
+_OR_WEEK_BITS = """
+INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
+SELECT product_id, dim, 'w', date_trunc('week', day)::date, chunk, bit_or(bits) FROM analytics_newbits
+GROUP BY product_id, dim, date_trunc('week', day)::date, chunk ORDER BY 1, 2, 4, 5
 ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
 """
 _OR_MONTH_BITS = """
@@ -457,6 +480,7 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict) -> i
                 ("new_bits", _NEW_BITS),
                 ("new_bits_all", _NEW_BITS_ALL),
                 ("day_bits", _OR_DAY_BITS),
+                ("week_bits", _OR_WEEK_BITS),
                 ("month_bits", _OR_MONTH_BITS),
             )
             for name, statement in steps:

@@ -3,6 +3,7 @@ written independently of partners.analytics.rollup: plain Python over ORM rows."
 
 import itertools
 from collections import defaultdict
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -132,9 +133,11 @@ def recount() -> dict:
         for product, day, customer, source in members:
             for dim in ("", source):
                 bits[(product, dim, "d", day)].add(customer)
+                bits[(product, dim, "w", day - timedelta(days=day.weekday()))].add(customer)
                 bits[(product, dim, "m", day.replace(day=1))].add(customer)
         for product, day, device in devices:
             bits[(product, DEVICES_DIM, "d", day)].add(device)
+            bits[(product, DEVICES_DIM, "w", day - timedelta(days=day.weekday()))].add(device)
             bits[(product, DEVICES_DIM, "m", day.replace(day=1))].add(device)
         result["bits"] = dict(bits)
     return result
