@@ -412,7 +412,8 @@ SELECT product_id, source, day, (customer_id >> {BITS_SHIFT})::int, partners_bit
 FROM analytics_members GROUP BY 1, 2, 3, 4
 UNION ALL
 SELECT product_id, '{DEVICES_DIM}', day, (device_id >> {BITS_SHIFT})::int, partners_bits_agg((device_id & {BITS_CHUNK - 1})::int, 1)::varbit
-FROM analytics_batch WHERE product_id IS NOT NULL AND device_id <> 0 GROUP BY 1, 2, 3, 4
+FROM (SELECT DISTINCT product_id, day, device_id FROM analytics_batch WHERE product_id IS NOT NULL AND device_id <> 0) d
+GROUP BY 1, 2, 3, 4
 """
 # All sources together (dim ''): the union of the per-source sets just built.
 _NEW_BITS_ALL = f"""
