@@ -30,7 +30,8 @@ Distinct customers
     that row contributed -- an exact membership table (no sketches: a HyperLogLog estimate could
     let a 4-customer cell through). Its size is bounded by active customer-product-days, not by
     events, and a range query counts distinct customer ids over it. ProductDayDevice does the
-    same for active devices.
+    same for active devices on SQLite; on PostgreSQL active devices live in the bit sets
+    (partners_productbits, day / week / month), which each batch ORs its new ids into.
 
 PostgreSQL runs the aggregation as SQL over a temporary table of the batch's facts; SQLite (the
 embedded `make run`) aggregates the same facts in Python and writes with the same upserts.
@@ -498,7 +499,9 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict) -> i
 
 def analytics_cells_rebuild() -> None:
     """Recompute every cell's certificates and bit sets from the membership tables (used by the
-    migration that introduced them; the rollup keeps them current batch by batch)."""
+    migration that introduced them, 0004; the rollup keeps them current batch by batch). Since
+    0005 PostgreSQL writes no ProductDayDevice rows, so this leaves the device sets of later
+    days as the batches left them."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.execute("SELECT DISTINCT product_id, day FROM partners_productdaycustomer")
