@@ -492,6 +492,8 @@ def run(args) -> int:
         f"rollup from scratch: {counts['events']:,} events + {counts['order_events']:,} timeline rows in {scratch_s:.1f} s = {scratch_rate:,.0f} events/s ({first.facts:,} facts, {first.batches} batches)"
     )
 
+    log("rollup steps (s, summed over batches): " + " ".join(f"{n}={t:.1f}" for n, t in first.steps.items()))
+
     more = history.play(range(args.days, args.days + args.incremental_days))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE devices_deviceevent, orders_orderevent")

@@ -30,7 +30,8 @@ Distinct customers
     that row contributed -- an exact membership table (no sketches: a HyperLogLog estimate could
     let a 4-customer cell through). Its size is bounded by active customer-product-days, not by
     events, and a range query counts distinct customer ids over it. ProductDayDevice does the
-    same for active devices.
+    same for active devices on SQLite; on PostgreSQL active devices live in the bit sets
+    (partners_productbits, day / week / month), which each batch ORs its new ids into.
 
 PostgreSQL runs the aggregation as SQL over a temporary table of the batch's facts; SQLite (the
 embedded `make run`) aggregates the same facts in Python and writes with the same upserts.
@@ -44,7 +45,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from partners.analytics.feeds import FACT_COLUMNS, METRIC_BITS, METRICS, FactFeed, feeds
@@ -63,6 +64,7 @@ class RollupReport:
     batches: int = 0
     seconds: float = 0.0
     watermarks: dict = field(default_factory=dict)
+    steps: dict = field(default_factory=dict)  # seconds per step, summed over the batches (PostgreSQL)
 
 
 def reorder_bucket(seconds: float) -> int:
@@ -94,7 +96,7 @@ def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = Non
             if not ranges:
                 break
             ranges = _aligned(ranges)
-            report.facts += _apply(ranges)
+            report.facts += _apply(ranges, report.steps)
             report.batches += 1
             for feed, _lo, hi in ranges:
                 _move_watermark(feed.name, hi)
@@ -186,9 +188,9 @@ def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
         return found[0] if found else None
 
 
-def _apply(ranges: list[tuple[FactFeed, int, int]]) -> int:
+def _apply(ranges: list[tuple[FactFeed, int, int]], steps: dict) -> int:
     if connection.vendor == "postgresql":
-        return _apply_postgresql(ranges)
+        return _apply_postgresql(ranges, steps)
     return _apply_portable(ranges)
 
 
@@ -224,22 +226,25 @@ ON CONFLICT (product_id, day, source) DO UPDATE SET {_ADD}
 """
 
 _FLAGS = " | ".join(f"({m} * {METRIC_BITS[m]})" for m in METRICS)
-_MEMBERS = f"""
-INSERT INTO partners_productdaycustomer AS m (product_id, day, customer_id, source, flags, hours)
-SELECT product_id, day, customer_id, source, bit_or({_FLAGS}),
-       bit_or(CASE WHEN presses = 1 THEN 1 << hour ELSE 0 END)
+# The batch's membership rows, grouped once: upserted into ProductDayCustomer and read again for
+# the bit sets.
+_BATCH_MEMBERS_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS analytics_members (
+    product_id bigint, day date, customer_id bigint, source text, flags int, hours int
+) ON COMMIT DELETE ROWS
+"""
+_BATCH_MEMBERS = f"""
+INSERT INTO analytics_members
+SELECT product_id, day, customer_id, source, bit_or({_FLAGS}), bit_or(CASE WHEN presses = 1 THEN 1 << hour ELSE 0 END)
 FROM analytics_batch WHERE product_id IS NOT NULL
-GROUP BY product_id, day, customer_id, source ORDER BY product_id, day, customer_id, source
+GROUP BY product_id, day, customer_id, source
+"""
+_MEMBERS = """
+INSERT INTO partners_productdaycustomer AS m (product_id, day, customer_id, source, flags, hours)
+SELECT product_id, day, customer_id, source, flags, hours
+FROM analytics_members ORDER BY product_id, day, customer_id, source
 ON CONFLICT (product_id, day, customer_id, source) DO UPDATE
 SET flags = m.flags | EXCLUDED.flags, hours = m.hours | EXCLUDED.hours
-"""
-
-_DEVICES = """
-INSERT INTO partners_productdaydevice (product_id, day, device_id, customer_id)
-SELECT product_id, day, device_id, min(customer_id)
-FROM analytics_batch WHERE product_id IS NOT NULL AND device_id <> 0
-GROUP BY product_id, day, device_id ORDER BY product_id, day, device_id
-ON CONFLICT (product_id, day, device_id) DO NOTHING
 """
 
 _BUCKET = "CASE " + " ".join(f"WHEN gap < {b} THEN {i}" for i, b in enumerate(REORDER_BOUNDS)) + f" ELSE {len(REORDER_BOUNDS)} END"
@@ -373,13 +378,88 @@ GROUP BY b.product_id, b.dim, tm.month, b.chunk
 ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = EXCLUDED.bits
 """
 
-_CELL_STEPS = (("people", _PEOPLE), ("reorder_cells", _REORDER_CELLS), ("day_bits", _DAY_BITS), ("month_bits", _MONTH_BITS))
+# Week bit sets (span 'w', keyed by the Monday), so a range that is not whole months reads weeks
+# and only the days at its edges.
+_WEEK_BITS = """
+INSERT INTO partners_productbits (product_id, dim, span, day, chunk, bits)
+SELECT b.product_id, b.dim, 'w', tw.week, b.chunk, bit_or(b.bits)
+FROM (SELECT DISTINCT product_id, date_trunc('week', day)::date AS week FROM analytics_touched) tw
+JOIN partners_productbits b ON b.product_id = tw.product_id AND b.span = 'd' AND b.day >= tw.week AND b.day < tw.week + 7
+GROUP BY b.product_id, b.dim, tw.week, b.chunk
+ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = EXCLUDED.bits
+"""
+
+_CELL_STEPS = (
+    ("people", _PEOPLE),
+    ("reorder_cells", _REORDER_CELLS),
+    ("day_bits", _DAY_BITS),
+    ("week_bits", _WEEK_BITS),
+    ("month_bits", _MONTH_BITS),
+)
+
+# Batch by batch the bit sets only gain ids: the batch's ids are gathered into one bit set per
+# (product, dim, day, chunk) by partners_bits_agg (an aggregate over the built-in set_bit, from
+# a zero bit set of BITS_CHUNK bits; migration 0005), then OR'ed into the day rows and, united
+# per month, into the month rows. Nothing already stored is re-read, and active devices come
+# from the batch itself (PostgreSQL needs no ProductDayDevice rows).
+_NEW_BITS_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS analytics_newbits (
+    product_id bigint, dim text, day date, chunk int, bits bit varying
+) ON COMMIT DELETE ROWS
+"""
+_NEW_BITS = f"""
+INSERT INTO analytics_newbits
+SELECT product_id, source, day, (customer_id >> {BITS_SHIFT})::int, partners_bits_agg((customer_id & {BITS_CHUNK - 1})::int, 1)::varbit
+FROM analytics_members GROUP BY 1, 2, 3, 4
+UNION ALL
+SELECT product_id, '{DEVICES_DIM}', day, (device_id >> {BITS_SHIFT})::int, partners_bits_agg((device_id & {BITS_CHUNK - 1})::int, 1)::varbit
+FROM (SELECT DISTINCT product_id, day, device_id FROM analytics_batch WHERE product_id IS NOT NULL AND device_id <> 0) d
+GROUP BY 1, 2, 3, 4
+"""
+# All sources together (dim ''): the union of the per-source sets just built.
+_NEW_BITS_ALL = f"""
+INSERT INTO analytics_newbits
+SELECT product_id, '', day, chunk, bit_or(bits) FROM analytics_newbits WHERE dim <> '{DEVICES_DIM}' GROUP BY 1, 3, 4
+"""
+_OR_DAY_BITS = """
+INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
+SELECT product_id, dim, 'd', day, chunk, bits FROM analytics_newbits ORDER BY product_id, dim, day, chunk
+ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
+"""
+_OR_WEEK_BITS = """
+INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
+SELECT product_id, dim, 'w', date_trunc('week', day)::date, chunk, bit_or(bits) FROM analytics_newbits
+GROUP BY product_id, dim, date_trunc('week', day)::date, chunk ORDER BY 1, 2, 4, 5
+ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
+"""
+_OR_MONTH_BITS = """
+INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
+SELECT product_id, dim, 'm', date_trunc('month', day)::date, chunk, bit_or(bits) FROM analytics_newbits
+GROUP BY product_id, dim, date_trunc('month', day)::date, chunk ORDER BY 1, 2, 4, 5
+ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
+"""
 
 
-def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]]) -> int:
+# Temporary tables live in the session's local buffers (8 MB by default): a batch's facts spill
+# to disk and every step reads them back. The size can only be set before the session's first
+# temporary table; setting the same value again is allowed, anything else fails harmlessly
+# inside the savepoint (and the batch runs with what the session has).
+TEMP_BUFFERS = "256MB"
+
+
+def _temp_tables(cursor, *tables: str) -> None:
+    try:
+        with transaction.atomic():
+            cursor.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+    except DatabaseError:
+        pass
+    for table in tables:
+        cursor.execute(table)
+
+
+def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(_BATCH_TABLE)
-        cursor.execute(_TOUCHED_TABLE)
+        _temp_tables(cursor, _BATCH_TABLE, _TOUCHED_TABLE, _BATCH_MEMBERS_TABLE, _NEW_BITS_TABLE)
         facts = 0
         timings = []
         for feed, lo, hi in ranges:
@@ -391,33 +471,43 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]]) -> int:
             cursor.execute("ANALYZE analytics_batch")
             steps = (
                 ("days", _DAY_STATS),
+                ("batch_members", _BATCH_MEMBERS),
                 ("members", _MEMBERS),
-                ("devices", _DEVICES),
                 ("reorders", _REORDERS),
                 ("last", _LAST_ORDERS),
                 ("unmet", _UNMET),
                 ("touch", _TOUCH),
-                *_CELL_STEPS,
+                ("people", _PEOPLE),
+                ("reorder_cells", _REORDER_CELLS),
+                ("new_bits", _NEW_BITS),
+                ("new_bits_all", _NEW_BITS_ALL),
+                ("day_bits", _OR_DAY_BITS),
+                ("week_bits", _OR_WEEK_BITS),
+                ("month_bits", _OR_MONTH_BITS),
             )
             for name, statement in steps:
                 started = time.perf_counter()
                 cursor.execute(statement)
                 timings.append((name, time.perf_counter() - started))
-        cursor.execute("TRUNCATE analytics_batch")
-        cursor.execute("TRUNCATE analytics_touched")
+        for table in ("analytics_batch", "analytics_touched", "analytics_members", "analytics_newbits"):
+            cursor.execute(f"TRUNCATE {table}")
+    for name, seconds in timings:
+        spent[name] = spent.get(name, 0.0) + seconds
     log.debug("analytics_batch facts=%s %s", facts, " ".join(f"{n}={t:.3f}" for n, t in timings))
     return facts
 
 
 def analytics_cells_rebuild() -> None:
     """Recompute every cell's certificates and bit sets from the membership tables (used by the
-    migration that introduced them; the rollup keeps them current batch by batch)."""
+    migration that introduced them, 0004; the rollup keeps them current batch by batch). Since
+    0005 PostgreSQL writes no ProductDayDevice rows, so this leaves the device sets of later
+    days as the batches left them."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.execute("SELECT DISTINCT product_id, day FROM partners_productdaycustomer")
             _cells_refresh_portable(cursor, {(p, _as_date(d)) for p, d in cursor.fetchall()})
             return
-        cursor.execute(_TOUCHED_TABLE)
+        _temp_tables(cursor, _TOUCHED_TABLE)
         cursor.execute("INSERT INTO analytics_touched SELECT DISTINCT product_id, day FROM partners_productdaycustomer")
         cursor.execute("ANALYZE analytics_touched")
         for _name, statement in _CELL_STEPS:

@@ -180,17 +180,41 @@ def _per_metric(scope: Scope, group: str | None, legacy_group: str | None) -> tu
     return sums, {gv: [found.get((gv, m), 0) for m in METRICS] for gv in sums}
 
 
-def _spans(start: date, end: date) -> tuple[str, list]:
-    """The productbits rows that cover [start, end]: whole months, then the days at either edge."""
+def _cover(start: date, end: date) -> list[tuple[str, date, date]]:
+    """[start, end] as whole weeks (Monday to Sunday) and the days at either edge: (span, first
+    key, last key) with the keys inclusive; empty pieces left out."""
+    first = start + timedelta(days=(7 - start.weekday()) % 7)  # the first Monday inside
+    last = end - timedelta(days=(end.weekday() + 1) % 7)  # the last Sunday inside
+    if last - first < timedelta(days=6):
+        return [("d", start, end)]
+    pieces = [("d", start, first - timedelta(days=1)), ("w", first, last - timedelta(days=6)), ("d", last + timedelta(days=1), end)]
+    return [(span, lo, hi) for span, lo, hi in pieces if lo <= hi]
+
+
+def span_pieces(start: date, end: date) -> list[tuple[str, date, date]]:
+    """The productbits rows that cover [start, end] exactly once, as (span, first key, last key):
+    whole months, then whole weeks, then the days at the edges (a day / week / month bit set
+    holds the ids of its days; a week's key is its Monday, a month's its first day)."""
     first = start if start.day == 1 else (start.replace(day=1) + timedelta(days=32)).replace(day=1)
     after_end = end + timedelta(days=1)
     last = after_end.replace(day=1)  # the first month start not wholly inside
     if first >= last:
-        return "span = 'd' AND day BETWEEN %s AND %s", [start, end]
-    return (
-        "((span = 'm' AND day >= %s AND day < %s) OR (span = 'd' AND (day BETWEEN %s AND %s OR day BETWEEN %s AND %s)))",
-        [first, last, start, first - timedelta(days=1), last, end],
-    )
+        pieces = _cover(start, end)
+    else:
+        pieces = [("m", first, last - timedelta(days=1))]
+        if start < first:
+            pieces += _cover(start, first - timedelta(days=1))
+        if last <= end:
+            pieces += _cover(last, end)
+    return pieces
+
+
+def _spans(start: date, end: date) -> tuple[str, list]:
+    conditions, params = [], []
+    for span, lo, hi in span_pieces(start, end):
+        conditions.append("(span = %s AND day BETWEEN %s AND %s)")
+        params += [span, lo, hi]
+    return "(" + " OR ".join(conditions) + ")", params
 
 
 def _distinct(scope: Scope, *, dims: tuple[str, ...], by: str | None) -> dict:

@@ -3,6 +3,7 @@ written independently of partners.analytics.rollup: plain Python over ORM rows."
 
 import itertools
 from collections import defaultdict
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -126,13 +127,17 @@ def recount() -> dict:
         "unmet": dict(unmet),
     }
     if connection.vendor == "postgresql":
+        # Active devices are kept in the bit sets only (no ProductDayDevice rows on PostgreSQL).
+        del result["devices"]
         bits = defaultdict(set)
         for product, day, customer, source in members:
             for dim in ("", source):
                 bits[(product, dim, "d", day)].add(customer)
+                bits[(product, dim, "w", day - timedelta(days=day.weekday()))].add(customer)
                 bits[(product, dim, "m", day.replace(day=1))].add(customer)
         for product, day, device in devices:
             bits[(product, DEVICES_DIM, "d", day)].add(device)
+            bits[(product, DEVICES_DIM, "w", day - timedelta(days=day.weekday()))].add(device)
             bits[(product, DEVICES_DIM, "m", day.replace(day=1))].add(device)
         result["bits"] = dict(bits)
     return result
@@ -193,6 +198,7 @@ def rolled_up() -> dict:
         "unmet": {(r.day, r.kind, r.gtin, r.customer_id): r.requests for r in UnmetDemand.objects.all()},
     }
     if connection.vendor == "postgresql":
+        assert not result.pop("devices"), "PostgreSQL keeps active devices in the bit sets only"
         bits = defaultdict(set)
         with connection.cursor() as cursor:
             cursor.execute("SELECT product_id, dim, span, day, chunk, bits::text FROM partners_productbits")

@@ -121,3 +121,39 @@ def test_a_time_zone_must_be_a_real_one(db):
     with pytest.raises(ValidationError):
         CustomerTimeZone(user=UserFactory(), time_zone="Mars/Olympus").full_clean()
     CustomerTimeZone(user=UserFactory(), time_zone="Asia/Tokyo").full_clean()
+
+
+def test_the_bit_set_spans_of_a_range_cover_each_of_its_days_exactly_once():
+    from datetime import date
+
+    from partners.analytics.selectors import span_pieces
+
+    def days_of(span, key):
+        if span == "d":
+            return [key]
+        if span == "w":
+            assert key.weekday() == 0
+            return [key + timedelta(days=i) for i in range(7)]
+        assert key.day == 1
+        following = (key + timedelta(days=32)).replace(day=1)
+        return [key + timedelta(days=i) for i in range((following - key).days)]
+
+    def keys(span, lo, hi):
+        step = {"d": lambda k: k + timedelta(days=1), "w": lambda k: k + timedelta(days=7)}.get(
+            span, lambda k: (k + timedelta(days=32)).replace(day=1)
+        )
+        while lo <= hi:
+            yield lo
+            lo = step(lo)
+
+    origin = date(2025, 12, 20)
+    for offset in range(0, 80, 3):
+        for length in (1, 2, 6, 7, 8, 13, 14, 27, 28, 31, 45, 62, 100, 366):
+            start = origin + timedelta(days=offset)
+            end = start + timedelta(days=length - 1)
+            pieces = span_pieces(start, end)
+            covered = [d for span, lo, hi in pieces for key in keys(span, lo, hi) for d in days_of(span, key)]
+            assert sorted(covered) == [start + timedelta(days=i) for i in range(length)], (start, end, pieces)
+    # a month-aligned year reads months, and a 28-day range mostly weeks
+    assert {span for span, _, _ in span_pieces(date(2026, 1, 1), date(2026, 12, 31))} == {"m"}
+    assert ("w", date(2026, 11, 2), date(2026, 11, 23)) in span_pieces(date(2026, 11, 1), date(2026, 11, 29))
