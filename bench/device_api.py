@@ -585,7 +585,10 @@ def print_report(r: dict) -> None:
             f"(ok {load['replays']['ok']})  late sends (whole run) {load['late_sends']} (max slip {load['max_send_slip_ms']} ms)  "
             f"connections peak {load['peak_connections']} / opened {load['connections_opened']}"
         ),
-        f"accepted  {load['accepted_per_s']:.1f} events/s  ({load['accepted_in_window']} in the measured window)",
+        (
+            f"accepted  {load['accepted_per_s']:.1f} events/s  ({load['accepted_in_window']} of the events sent in the measured window; "
+            f"answers that arrived in it: {load.get('completed_in_window', '-')})"
+        ),
         f"latency   p50 {lat['p50']} ms  p90 {lat['p90']} ms  p99 {lat['p99']} ms  max {lat['max']} ms  (from the scheduled time, n={lat['count']})",
         (
             f"slow      seconds of the window with p99 > 100 ms: {len(load['seconds_over_100ms'])} "
