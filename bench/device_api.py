@@ -89,7 +89,7 @@ class Stack:
         return done.stdout
 
     def spawn(self, name: str, argv: list[str], nice: int = 0) -> None:
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process; appended to across restarts
         # Own session: stopping it reaches its children (workers, pool processes) too.
         self.procs[name] = proc = subprocess.Popen(
             ["nice", "-n", str(nice), *argv] if nice else argv,
@@ -102,6 +102,14 @@ class Stack:
         log.close()
         if nice:
             autogroup_nice(proc.pid, nice)
+
+    def close(self, *, keep: bool) -> None:
+        """Stop everything, then keep the folder (logs, database files) or remove it."""
+        self.stop()
+        if keep:
+            print(f"kept {self.workdir}")
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
@@ -170,6 +178,14 @@ class BackgroundBackends(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
+
+
+def write_json(relative: str, data: dict) -> None:
+    """The figures as JSON, at a path relative to the repository (--json)."""
+    path = ROOT / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    print(f"\nJSON written to {path}")
 
 
 def autogroup_nice(pid: int, nice: int) -> None:
@@ -743,10 +759,7 @@ def main() -> int:
         report = measure(args, stack, port, tokens)
         print_report(report)
         if args.json:
-            path = ROOT / args.json
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-            print(f"\nJSON written to {path}")
+            write_json(args.json, report)
         return 0
     except StackError as exc:
         print(f"bench: {exc}", file=sys.stderr)
@@ -755,11 +768,7 @@ def main() -> int:
         print("bench: interrupted", file=sys.stderr)
         return 130
     finally:
-        stack.stop()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        stack.close(keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -108,12 +108,9 @@ class LoadGenerator:
         self.records: list[Record] = []
         # Answered originals that may be replayed: (button, body, status, answer body).
         self.replayable: deque[tuple[int, bytes, int, bytes]] = deque(maxlen=4096)
-        self.idle: list[_Connection] = []
+        self.pool = KeepAlivePool(self.address)
         self.late_sends = 0
         self.max_slip = 0.0
-        self.open_now = 0
-        self.opened = 0
-        self.peak_open = 0
 
     async def run(self) -> LoadResult:
         loop = asyncio.get_running_loop()
@@ -136,8 +133,7 @@ class LoadGenerator:
             await asyncio.wait(tasks, timeout=self.timeout + 5)
         for task in tasks:
             task.cancel()
-        for conn in self.idle:
-            conn.transport.close()
+        self.pool.close_idle()
         return LoadResult(
             rate=self.rate,
             warmup=0.0,
@@ -145,8 +141,8 @@ class LoadGenerator:
             records=self.records,
             late_sends=self.late_sends,
             max_send_slip_ms=round(self.max_slip * 1000, 1),
-            max_connections=self.peak_open,
-            connections_opened=self.opened,
+            max_connections=self.pool.peak_open,
+            connections_opened=self.pool.opened,
             cpu_seconds=time.process_time() - cpu0,
             wall_seconds=time.monotonic() - wall0,
             t0_unix=self.t0_unix,
@@ -167,39 +163,24 @@ class LoadGenerator:
         record = Record(scheduled=due - self.t0, replay=expected is not None)
         self.records.append(record)
         request = b"%s%d\r\n\r\n%s" % (self.prefixes[button], len(body), body)
+
+        def on_sending() -> None:
+            slip = loop.time() - due
+            self.max_slip = max(self.max_slip, slip)
+            if slip > LATE_SEND_S:
+                self.late_sends += 1
+
         async with self.slots:
-            conn = None
             try:
                 async with asyncio.timeout(self.timeout):
-                    for attempt in (0, 1):
-                        reused = attempt == 0 and bool(self.idle)
-                        conn = self.idle.pop() if reused else await self._connect()
-                        if attempt == 0:
-                            slip = loop.time() - due
-                            self.max_slip = max(self.max_slip, slip)
-                            if slip > LATE_SEND_S:
-                                self.late_sends += 1
-                        try:
-                            status, answer, close, replayed = await conn.request(request, self.half_close)
-                            break
-                        except ConnectionResetError:
-                            self._close(conn)
-                            conn = None
-                            if not reused:  # a fresh connection failing is an error, not staleness
-                                raise
+                    status, answer, replayed = await self.pool.send(request, half_close=self.half_close, on_sending=on_sending)
                 record.done = loop.time() - self.t0
             except TimeoutError:
                 record.error = "timeout"
-                self._close(conn)
                 return
             except (OSError, ValueError) as exc:
                 record.error = f"conn_error:{exc.__class__.__name__}"
-                self._close(conn)
                 return
-            if close or self.half_close or conn.lost:
-                self._close(conn)
-            else:
-                self.idle.append(conn)
         record.status = status
         record.replayed_header = replayed
         try:
@@ -216,9 +197,55 @@ class LoadGenerator:
         elif status < 300 or status == 409:
             self.replayable.append((button, body, status, answer))
 
+
+class KeepAlivePool:
+    """Kept-alive HTTP/1.1 connections to one address, one request on each at a time. A request
+    sent on a kept-alive connection that the server had closed (or whose worker died) is sent
+    again at once on a new connection, as HTTP clients do; a new connection failing is an error."""
+
+    def __init__(self, address: tuple[str, int]):
+        self.address = address
+        self.idle: list[_Connection] = []
+        self.open_now = 0
+        self.opened = 0
+        self.peak_open = 0
+
+    async def send(self, request: bytes, *, half_close: bool = False, on_sending=None, on_resent=None) -> tuple[int, bytes, bool]:
+        """(status, body, Idempotent-Replayed) of one request. `on_sending()` is called once, when
+        the first connection is in hand; `on_resent()` when the request goes again on a new one.
+        Raises what the connection raised (OSError, ValueError; CancelledError on a timeout)."""
+        conn = None
+        try:
+            for attempt in (0, 1):
+                reused = attempt == 0 and bool(self.idle)
+                conn = self.idle.pop() if reused else await self._connect()
+                if attempt == 0 and on_sending is not None:
+                    on_sending()
+                try:
+                    status, answer, close, replayed = await conn.request(request, half_close)
+                    break
+                except ConnectionResetError:
+                    self._close(conn)
+                    conn = None
+                    if not reused:
+                        raise
+                    if on_resent is not None:
+                        on_resent()
+        except BaseException:
+            self._close(conn)
+            raise
+        if close or half_close or conn.lost:
+            self._close(conn)
+        else:
+            self.idle.append(conn)
+        return status, answer, replayed
+
+    def close_idle(self) -> None:
+        while self.idle:
+            self._close(self.idle.pop())
+
     async def _connect(self) -> "_Connection":
-        loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(_Connection, *self.address)
+        _, conn = await asyncio.get_running_loop().create_connection(_Connection, *self.address)
         self.opened += 1
         self.open_now += 1
         self.peak_open = max(self.peak_open, self.open_now)

@@ -32,7 +32,6 @@ import contextlib
 import gc
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from pathlib import Path
 import orjson
 
 from bench import device_api, loadgen
-from bench.device_api import Stack, StackError, autogroup_nice, start_stack
+from bench.device_api import Stack, StackError, start_stack, write_json
 from dash.localstack import _pg_bindir, _unprivileged_user, redis_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,18 +78,7 @@ class SoakStack(Stack):
     def spawn(self, name: str, argv: list[str], nice: int = 0) -> None:
         self.argv[name] = argv
         self.nice[name] = nice
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - appended to across restarts
-        self.procs[name] = proc = subprocess.Popen(
-            ["nice", "-n", str(nice), *argv] if nice else argv,
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        if nice:
-            autogroup_nice(proc.pid, nice)
+        super().spawn(name, argv, nice)
 
     @property
     def redis(self):
@@ -330,43 +318,18 @@ class SoakLoad:
         self.cancels: list[tuple[str, int]] = []  # (order id, 200 or 409)
         self.cancel_attempts = Counter()
         self.cancels_pending = 0
-        self.idle: list = []
+        self.pool = loadgen.KeepAlivePool(("127.0.0.1", port))
         self.bursts = 0
         self.timeout = args.request_timeout
 
     # -- HTTP to the device pool (keep-alive, capped in flight) --
     async def _device_request(self, request: bytes) -> tuple[int, bytes, bool]:
-        async with self.slots:
-            conn = None
-            try:
-                async with asyncio.timeout(self.timeout):
-                    for attempt in (0, 1):
-                        reused = attempt == 0 and bool(self.idle)
-                        conn = self.idle.pop() if reused else await self._connect()
-                        try:
-                            status, answer, close, replayed = await conn.request(request, False)
-                            break
-                        except ConnectionResetError:
-                            conn.transport.close()
-                            conn = None
-                            if not reused:
-                                raise
-                            # a kept-alive connection the server closed (or whose worker died):
-                            # sent again at once on a new one, as HTTP clients do; counted
-                            self.attempts.append((wall(), wall(), RESENT))
-            except BaseException:
-                if conn is not None:
-                    conn.transport.close()
-                raise
-            if close or conn.lost:
-                conn.transport.close()
-            else:
-                self.idle.append(conn)
-            return status, answer, replayed
+        def on_resent() -> None:  # counted: not a failure, the device never saw it
+            self.attempts.append((wall(), wall(), RESENT))
 
-    async def _connect(self):
-        _, conn = await asyncio.get_running_loop().create_connection(loadgen._Connection, "127.0.0.1", self.port)
-        return conn
+        async with self.slots:
+            async with asyncio.timeout(self.timeout):  # the wait for a slot is not the request's
+                return await self.pool.send(request, on_resent=on_resent)
 
     def _classify(self, status: int, answer: bytes) -> tuple[str, str, str | None, str | None]:
         """(kind, outcome, order id, hold_until); kind 'ack', 'retry' or 'rejected'."""
@@ -543,8 +506,7 @@ class SoakLoad:
         self.drained_at = wall()
         for task in list(self.tasks):
             task.cancel()
-        for conn in self.idle:
-            conn.transport.close()
+        self.pool.close_idle()
 
 
 async def http10(
@@ -886,10 +848,7 @@ def main() -> int:
         }
         print_report(args, lf, db, db["faults"], checks, meta)
         if args.json:
-            path = ROOT / args.json
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(orjson.dumps({"load": lf, "db": db, "checks": checks}, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
-            print(f"\nJSON written to {path}")
+            write_json(args.json, {"load": lf, "db": db, "checks": checks})
         return 0 if all(checks.values()) else 1
     except StackError as exc:
         print(f"soak: {exc}", file=sys.stderr)
@@ -902,11 +861,7 @@ def main() -> int:
             flt.halt.set()
         if sup:
             sup.stop()
-        stack.stop()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        stack.close(keep=args.keep)
 
 
 if __name__ == "__main__":

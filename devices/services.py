@@ -349,7 +349,7 @@ def _json_param(value: dict, vendor: str):
     """JSON for a jsonb column (PostgreSQL, typed when prepared) or a text column (SQLite)."""
     if vendor == "postgresql":
         return Jsonb(value, dumps=_dumps_text)
-    return orjson.dumps(value).decode()
+    return _dumps_text(value)
 
 
 def _dumps_text(value) -> str:

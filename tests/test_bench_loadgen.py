@@ -1,6 +1,10 @@
 """The load generator's summary: what `make bench` reports is computed from these records."""
 
-from bench.loadgen import LoadResult, Record, summarize
+import asyncio
+
+import pytest
+
+from bench.loadgen import KeepAlivePool, LoadResult, Record, summarize
 
 
 def _result(records):
@@ -35,3 +39,60 @@ def test_an_error_or_a_refusal_sent_in_the_window_is_not_accepted():
     load = summarize(_result(records), warmup=1.0, duration=1.0)
     assert load["accepted_in_window"] == 1
     assert load["errors"] == 3
+
+
+def _serve_one_request_per_connection():
+    """A server that answers the first request on each connection, keeps it open, and closes it
+    without an answer when a second request arrives (a worker that died, a keep-alive timeout)."""
+
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nIdempotent-Replayed: true\r\n\r\n{}')
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    return asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+def test_a_request_on_a_kept_alive_connection_the_server_closed_is_sent_again_on_a_new_one():
+    async def scenario():
+        server = await _serve_one_request_per_connection()
+        port = server.sockets[0].getsockname()[1]
+        pool = KeepAlivePool(("127.0.0.1", port))
+        resent, sending = [], []
+        request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        first = await pool.send(request, on_sending=lambda: sending.append(1))
+        second = await pool.send(request, on_sending=lambda: sending.append(2), on_resent=lambda: resent.append(1))
+        pool.close_idle()
+        server.close()
+        await server.wait_closed()
+        return first, second, resent, sending, pool
+
+    first, second, resent, sending, pool = asyncio.run(scenario())
+    assert first == (200, b"{}", True)
+    assert second == (200, b"{}", True)
+    assert resent == [1]
+    assert sending == [1, 2]
+    assert pool.opened == 2
+    assert pool.open_now == 0
+
+
+def test_a_new_connection_that_fails_is_an_error_not_a_resend():
+    async def scenario():
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = KeepAlivePool(("127.0.0.1", port))
+        resent = []
+        try:
+            with pytest.raises(ConnectionResetError):
+                await pool.send(b"GET / HTTP/1.1\r\n\r\n", on_resent=lambda: resent.append(1))
+        finally:
+            server.close()
+            await server.wait_closed()
+        return pool, resent
+
+    pool, resent = asyncio.run(scenario())
+    assert resent == []
+    assert pool.opened == 1
+    assert pool.open_now == 0

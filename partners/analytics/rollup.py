@@ -426,18 +426,20 @@ INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
 SELECT product_id, dim, 'd', day, chunk, bits FROM analytics_newbits ORDER BY product_id, dim, day, chunk
 ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
 """
-_OR_WEEK_BITS = """
+
+
+def _or_span_bits(span: str, unit: str) -> str:
+    """The batch's new bit sets, united per week or month, OR'ed into that span's rows."""
+    return f"""
 INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
-SELECT product_id, dim, 'w', date_trunc('week', day)::date, chunk, bit_or(bits) FROM analytics_newbits
-GROUP BY product_id, dim, date_trunc('week', day)::date, chunk ORDER BY 1, 2, 4, 5
+SELECT product_id, dim, '{span}', date_trunc('{unit}', day)::date, chunk, bit_or(bits) FROM analytics_newbits
+GROUP BY product_id, dim, date_trunc('{unit}', day)::date, chunk ORDER BY 1, 2, 4, 5
 ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
 """
-_OR_MONTH_BITS = """
-INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
-SELECT product_id, dim, 'm', date_trunc('month', day)::date, chunk, bit_or(bits) FROM analytics_newbits
-GROUP BY product_id, dim, date_trunc('month', day)::date, chunk ORDER BY 1, 2, 4, 5
-ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
-"""
+
+
+_OR_WEEK_BITS = _or_span_bits("w", "week")
+_OR_MONTH_BITS = _or_span_bits("m", "month")
 
 
 # Temporary tables live in the session's local buffers (8 MB by default): a batch's facts spill
