@@ -1,6 +1,7 @@
 """The load generator's summary: what `make bench` reports is computed from these records."""
 
 import asyncio
+import concurrent.futures
 
 import pytest
 
@@ -41,6 +42,13 @@ def test_an_error_or_a_refusal_sent_in_the_window_is_not_accepted():
     assert load["errors"] == 3
 
 
+def _run(scenario):
+    """asyncio.run in a thread of its own: the browser tests leave an event loop running in this
+    one (Playwright's sync API)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(scenario())).result(timeout=30)
+
+
 def _serve_one_request_per_connection():
     """A server that answers the first request on each connection, keeps it open, and closes it
     without an answer when a second request arrives (a worker that died, a keep-alive timeout)."""
@@ -69,7 +77,7 @@ def test_a_request_on_a_kept_alive_connection_the_server_closed_is_sent_again_on
         await server.wait_closed()
         return first, second, resent, sending, pool
 
-    first, second, resent, sending, pool = asyncio.run(scenario())
+    first, second, resent, sending, pool = _run(scenario)
     assert first == (200, b"{}", True)
     assert second == (200, b"{}", True)
     assert resent == [1]
@@ -92,7 +100,7 @@ def test_a_new_connection_that_fails_is_an_error_not_a_resend():
             await server.wait_closed()
         return pool, resent
 
-    pool, resent = asyncio.run(scenario())
+    pool, resent = _run(scenario)
     assert resent == []
     assert pool.opened == 1
     assert pool.open_now == 0
