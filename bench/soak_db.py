@@ -289,6 +289,19 @@ def check(run: dict) -> dict:
     }
 
 
+def _split_by_fault_window(samples, faults) -> tuple[dict[str, list[float]], list[float]]:
+    """(at, value) samples -> values per fault whose window holds `at`, and the rest."""
+    inside: dict[str, list[float]] = defaultdict(list)
+    outside: list[float] = []
+    for at, value in samples:
+        fault = next((f for f in faults if f["window"][0] <= at <= f["window"][1]), None)
+        if fault is None:
+            outside.append(value)
+        else:
+            inside[fault["name"]].append(value)
+    return inside, outside
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak_db")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -317,16 +330,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _split_by_fault_window(samples, faults) -> tuple[dict[str, list[float]], list[float]]:
-    """(at, value) samples -> values per fault whose window holds `at`, and the rest."""
-    inside: dict[str, list[float]] = defaultdict(list)
-    outside: list[float] = []
-    for at, value in samples:
-        fault = next((f for f in faults if f["window"][0] <= at <= f["window"][1]), None)
-        if fault is None:
-            outside.append(value)
-        else:
-            inside[fault["name"]].append(value)
-    return inside, outside
