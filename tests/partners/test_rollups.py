@@ -157,3 +157,39 @@ def test_the_bit_set_spans_of_a_range_cover_each_of_its_days_exactly_once():
     # a month-aligned year reads months, and a 28-day range mostly weeks
     assert {span for span, _, _ in span_pieces(date(2026, 1, 1), date(2026, 12, 31))} == {"m"}
     assert ("w", date(2026, 11, 2), date(2026, 11, 23)) in span_pieces(date(2026, 11, 1), date(2026, 11, 29))
+
+
+def test_a_cells_sample_gathers_its_customers_across_batches(shoppers):
+    customers, products = shoppers
+    # given: one product, so its cells hold several customers, rolled up a few facts at a time
+    _generate(customers, products[:1], end=timezone.now(), days=4, seed=8)
+    analytics_rollup_run(now=timezone.now() + LATER, batch=3)
+    rolled = rolled_up()
+    # then: cells with more than one customer exist, and their samples hold all of them
+    assert any(len(sample) > 1 for sample in rolled["samples"].values())
+    assert rolled == recount()
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "merged"),
+    [("3,1", "2,1,9", "1,2,3,9"), ("", "7", "7"), ("4", "", "4"), ("", "", ""), ("1,2,3,4", "9,8,7,6,5", "1,2,3,4,5")],
+)
+def test_two_samples_merge_into_the_smallest_distinct_ids(db, a, b, merged):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("partners_sample_merge is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT partners_sample_merge(%s, %s, 5)", [a, b])
+        assert cursor.fetchone()[0] == merged
+
+
+def test_a_privacy_threshold_the_samples_cannot_decide_is_refused(settings):
+    from partners.checks import privacy_threshold_check
+
+    for threshold in (1, 5):
+        settings.DASH_PRIVACY_MIN_CUSTOMERS = threshold
+        assert privacy_threshold_check(None) == []
+    for threshold in (0, 6):
+        settings.DASH_PRIVACY_MIN_CUSTOMERS = threshold
+        assert [e.id for e in privacy_threshold_check(None)] == ["partners.E001"]
