@@ -41,6 +41,7 @@ embedded `make run`) aggregates the same facts in Python and writes with the sam
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -65,7 +66,7 @@ class RollupReport:
     batches: int = 0
     seconds: float = 0.0
     watermarks: dict = field(default_factory=dict)
-    steps: dict = field(default_factory=dict)  # seconds per step, summed over the batches (PostgreSQL)
+    steps: dict = field(default_factory=dict)  # seconds per step, summed over the batches and shards (PostgreSQL)
 
 
 def reorder_bucket(seconds: float) -> int:
@@ -75,36 +76,80 @@ def reorder_bucket(seconds: float) -> int:
     return len(REORDER_BOUNDS)
 
 
+def shards() -> int:
+    """How many shards the products are split into (product id modulo shards; facts without a
+    product go with shard 0). Each shard has its own watermark rows and runs its batches on a
+    connection of its own, so PostgreSQL aggregates on as many cores; every rollup table is per
+    product (unmet demand: shard 0 alone), so shards never write the same rows. A fixed number:
+    changing it would leave the watermarks of the shards disagreeing on what is counted."""
+    return 2 if connection.vendor == "postgresql" else 1
+
+
+def shard_feed(name: str, shard: int) -> str:
+    """The watermark row of a feed in a shard (shard 0's is the feed's name, as before shards)."""
+    return name if shard == 0 else f"{name}:{shard}"
+
+
 def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = None) -> RollupReport:
-    """Consume every feed up to its safe horizon. Safe to run concurrently and repeatedly."""
+    """Consume every feed up to its safe horizon. Safe to run concurrently and repeatedly.
+
+    The shards run in threads, each on its own database connection -- unless the caller is inside
+    a transaction, whose uncommitted rows other connections could not see: then they run one after
+    the other in it."""
     started = time.perf_counter()
     now = now or timezone.now()
     batch = batch or settings.DASH_ANALYTICS_BATCH
-    report = RollupReport()
     active = feeds()
-    horizons = {feed.name: _safe_horizon(feed, now) for feed in active}
+    count = shards()
+    horizons = {feed.name: _safe_horizon(feed, now, count) for feed in active}
+    if count == 1 or connection.in_atomic_block:
+        reports = [_run_shard(shard, count, active, horizons, batch) for shard in range(count)]
+    else:
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="rollup-shard") as pool:
+            reports = list(pool.map(lambda shard: _run_shard_thread(shard, count, active, horizons, batch), range(count)))
+    report = RollupReport()
+    for part in reports:
+        report.facts += part.facts
+        report.batches += part.batches
+        report.watermarks.update(part.watermarks)
+        for name, seconds in part.steps.items():
+            report.steps[name] = report.steps.get(name, 0.0) + seconds
+    report.seconds = time.perf_counter() - started
+    if report.facts:
+        log.info("analytics_rollup facts=%s batches=%s seconds=%.3f", report.facts, report.batches, report.seconds)
+    return report
+
+
+def _run_shard_thread(shard: int, count: int, active: list[FactFeed], horizons: dict, batch: int) -> RollupReport:
+    try:
+        return _run_shard(shard, count, active, horizons, batch)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def _run_shard(shard: int, count: int, active: list[FactFeed], horizons: dict, batch: int) -> RollupReport:
+    report = RollupReport()
     while True:
         # One batch takes the next ids of every feed and aggregates them together; the
         # watermark rows are locked in name order, so concurrent runs queue, never deadlock.
         with transaction.atomic():
             ranges = []
             for feed in active:
-                lo = _lock_watermark(feed.name)
-                report.watermarks[feed.name] = lo
+                lo = _lock_watermark(shard_feed(feed.name, shard))
+                report.watermarks[shard_feed(feed.name, shard)] = lo
                 horizon = horizons[feed.name]
                 if horizon is not None and lo < horizon:
-                    ranges.append((feed, lo, min(lo + batch, horizon)))
+                    # `batch` ids from the first one there is (ids need not be dense: other
+                    # databases' rows, rolled-back inserts)
+                    ranges.append((feed, lo, min(_next_id(feed, lo) - 1 + batch, horizon)))
             if not ranges:
                 break
             ranges = _aligned(ranges)
-            report.facts += _apply(ranges, report.steps)
+            report.facts += _apply(ranges, report.steps, shard, count)
             report.batches += 1
             for feed, _lo, hi in ranges:
-                _move_watermark(feed.name, hi)
-                report.watermarks[feed.name] = hi
-    report.seconds = time.perf_counter() - started
-    if report.facts:
-        log.info("analytics_rollup facts=%s batches=%s seconds=%.3f", report.facts, report.batches, report.seconds)
+                _move_watermark(shard_feed(feed.name, shard), hi)
+                report.watermarks[shard_feed(feed.name, shard)] = hi
     return report
 
 
@@ -119,12 +164,14 @@ def _lock_watermark(name: str) -> int:
         return cursor.fetchone()[0]
 
 
-def _watermark(name: str) -> int:
-    """The watermark as it stands (no lock): a floor for the horizon's walk, nothing more."""
+def _watermark(name: str, count: int) -> int:
+    """The lowest of the feed's shards' watermarks as they stand (no lock): a floor for the
+    horizon's walk, nothing more."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT last_id FROM partners_rollupwatermark WHERE feed = %s", [name])
-        found = cursor.fetchone()
-        return found[0] if found else 0
+        names = [shard_feed(name, shard) for shard in range(count)]
+        cursor.execute(f"SELECT last_id FROM partners_rollupwatermark WHERE feed IN ({', '.join(['%s'] * count)})", names)
+        found = [row[0] for row in cursor.fetchall()]
+        return min(found) if len(found) == count else 0
 
 
 def _move_watermark(name: str, last_id: int) -> None:
@@ -166,7 +213,14 @@ def _aligned(ranges: list[tuple[FactFeed, int, int]]) -> list[tuple[FactFeed, in
     return aligned
 
 
-def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
+def _next_id(feed: FactFeed, after: int) -> int:
+    """The first id of the feed's table above `after` (there is one: the horizon is)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(id) FROM {feed.table} WHERE id > %s", [after])
+        return cursor.fetchone()[0] or after + 1
+
+
+def _safe_horizon(feed: FactFeed, now: datetime, count: int) -> int | None:
     cutoff = now - timedelta(seconds=settings.DASH_ANALYTICS_LAG_SECONDS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -183,15 +237,16 @@ def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
         # that gives an order).
         cursor.execute(
             f"SELECT id FROM {feed.table} WHERE id > %s AND {feed.time_column} < %s ORDER BY id DESC LIMIT 1",
-            [_watermark(feed.name), connection.ops.adapt_datetimefield_value(cutoff)],
+            [_watermark(feed.name, count), connection.ops.adapt_datetimefield_value(cutoff)],
         )
         found = cursor.fetchone()
         return found[0] if found else None
 
 
-def _apply(ranges: list[tuple[FactFeed, int, int]], steps: dict) -> int:
+def _apply(ranges: list[tuple[FactFeed, int, int]], steps: dict, shard: int, count: int) -> int:
     if connection.vendor == "postgresql":
-        return _apply_postgresql(ranges, steps)
+        return _apply_postgresql(ranges, steps, shard, count)
+    assert count == 1, "SQLite runs one shard"
     return _apply_portable(ranges)
 
 
@@ -205,14 +260,18 @@ CREATE TEMP TABLE IF NOT EXISTS analytics_batch (
 ) ON COMMIT DELETE ROWS
 """
 
-_FILL = """
-INSERT INTO analytics_batch
-SELECT f.*, (f.at AT TIME ZONE COALESCE(tz.time_zone, %(tz)s))::date,
-       extract(hour FROM f.at AT TIME ZONE COALESCE(tz.time_zone, %(tz)s))::int
-FROM ({feed}) f
-LEFT JOIN partners_customertimezone tz ON tz.user_id = f.customer_id
-WHERE f.customer_id IS NOT NULL
+# A fact's local day and hour, from one conversion of its time to the customer's time zone.
+_FILL = (
+    f"INSERT INTO analytics_batch SELECT {', '.join(FACT_COLUMNS)}, local::date, extract(hour FROM local)::int"
+    + """
+FROM (
+    SELECT f.*, f.at AT TIME ZONE COALESCE(tz.time_zone, %(tz)s) AS local
+    FROM ({feed}) f
+    LEFT JOIN partners_customertimezone tz ON tz.user_id = f.customer_id
+    WHERE f.customer_id IS NOT NULL AND mod(COALESCE(f.product_id, 0), %(shards)s) = %(shard)s
+) l
 """
+)
 
 HOURS = tuple(f"h{h:02d}" for h in range(24))
 SAMPLE = ProductDayStat.SAMPLE_SIZE
@@ -481,14 +540,15 @@ def _temp_tables(cursor, *tables: str) -> None:
         cursor.execute(table)
 
 
-def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict) -> int:
+def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shard: int, count: int) -> int:
     with connection.cursor() as cursor:
         _temp_tables(cursor, _BATCH_TABLE, _BATCH_MEMBERS_TABLE, _NEW_BITS_TABLE)
         facts = 0
         timings = []
         for feed, lo, hi in ranges:
             started = time.perf_counter()
-            cursor.execute(_FILL.format(feed=feed.sql), {"tz": settings.DASH_DEFAULT_TIME_ZONE, "lo": lo, "hi": hi})
+            params = {"tz": settings.DASH_DEFAULT_TIME_ZONE, "lo": lo, "hi": hi, "shards": count, "shard": shard}
+            cursor.execute(_FILL.format(feed=feed.sql), params)
             facts += cursor.rowcount
             timings.append((feed.name, time.perf_counter() - started))
         if facts:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from partners.analytics.feeds import METRIC_BITS, METRICS, SOURCES
-from partners.analytics.rollup import DEVICES_DIM, REORDER_LABELS
+from partners.analytics.rollup import DEVICES_DIM, REORDER_LABELS, shard_feed, shards
 from partners.models import Partner, Product, RollupWatermark
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -22,8 +22,11 @@ COMPANY_PREFIX_DIGITS = 7
 
 
 def rollup_watermark(*, feed: str) -> int:
-    """The highest source id the rollups have consumed for a feed (0 before the first run)."""
-    return RollupWatermark.objects.filter(feed=feed).values_list("last_id", flat=True).first() or 0
+    """The highest source id the rollups have consumed for a feed in every shard (0 before the
+    first run of each)."""
+    names = [shard_feed(feed, shard) for shard in range(shards())]
+    found = list(RollupWatermark.objects.filter(feed__in=names).values_list("last_id", flat=True))
+    return min(found) if len(found) == len(names) else 0
 
 
 def privacy_threshold() -> int:

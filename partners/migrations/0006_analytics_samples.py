@@ -6,7 +6,11 @@ it, all the privacy threshold needs -- and a rollup batch merges its customers i
 with partners_sample_merge. The membership rows (partners_productdaycustomer and
 partners_productreorder) are emptied on PostgreSQL, where nothing reads them any more; SQLite
 keeps using them. ProductDayStat.people (customers of the cell in any metric) was read by no
-figure and goes. The bit sets are compressed with lz4 where the server has it."""
+figure and goes. The bit sets are compressed with lz4 where the server has it.
+
+PostgreSQL rolls up in two shards of products (partners.analytics.rollup.shards), each with its
+own watermark rows: shard 1's ("<feed>:1") start where the single watermark stood, which had
+counted every product up to there."""
 
 from django.db import DatabaseError, migrations, transaction
 
@@ -39,6 +43,11 @@ def forwards(apps, schema_editor):
             return
         cursor.execute(MERGE)
         cursor.execute("TRUNCATE partners_productdaycustomer, partners_productreorder")
+        cursor.execute(
+            "INSERT INTO partners_rollupwatermark (feed, last_id, updated_at)"
+            " SELECT feed || ':1', last_id, updated_at FROM partners_rollupwatermark WHERE position(':' in feed) = 0"
+            " ON CONFLICT (feed) DO NOTHING"
+        )
         try:
             with transaction.atomic(using=connection.alias):
                 cursor.execute("ALTER TABLE partners_productbits ALTER COLUMN bits SET COMPRESSION lz4")
@@ -49,6 +58,7 @@ def forwards(apps, schema_editor):
 def backwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("DROP FUNCTION IF EXISTS partners_sample_merge(text, text, integer)")
+        schema_editor.execute("DELETE FROM partners_rollupwatermark WHERE position(':' in feed) > 0")
 
 
 class Migration(migrations.Migration):

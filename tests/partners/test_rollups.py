@@ -1,6 +1,8 @@
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.db.models import Q
 from django.utils import timezone
 
 from devices.demo_history import history_generate
@@ -9,7 +11,7 @@ from devices.services import device_events_prune
 from orders.models import OrderEvent
 from partners.analytics.rollup import analytics_rollup_run
 from partners.analytics.selectors import rollup_watermark
-from partners.models import CustomerTimeZone, ProductDayStat
+from partners.models import CustomerTimeZone, ProductDayStat, RollupWatermark
 from tests.factories import PartnerFactory, ProductFactory, UserFactory
 from tests.partners.recount import recount, rolled_up
 
@@ -193,3 +195,50 @@ def test_a_privacy_threshold_the_samples_cannot_decide_is_refused(settings):
     for threshold in (0, 6):
         settings.DASH_PRIVACY_MIN_CUSTOMERS = threshold
         assert [e.id for e in privacy_threshold_check(None)] == ["partners.E001"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_shards_roll_up_in_parallel_on_connections_of_their_own(shoppers):
+    from django.db import connection
+
+    from partners.analytics.rollup import shard_feed, shards
+
+    customers, products = shoppers
+    now = timezone.now()
+    _generate(customers, products, end=now - timedelta(days=2), days=10, seed=9)
+    # when: two runs at once (outside a transaction, so each shard runs in a thread of its own)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(_run_and_close, now + LATER, 50) for _ in range(2)]
+        facts = sum(run.result().facts for run in runs)
+    # then: every fact counted once, by one of the runs, and every shard's watermark at the end
+    assert facts == recount_facts()
+    assert rolled_up() == recount()
+    last_event = DeviceEvent.objects.latest("pk").pk
+    for shard in range(shards()):
+        assert RollupWatermark.objects.get(feed=shard_feed("device_events", shard)).last_id == last_event
+    assert rollup_watermark(feed="device_events") == last_event
+    # and: more history, one run, the same again
+    _generate(customers, products, end=now, days=2, seed=10)
+    analytics_rollup_run(now=now + LATER)
+    assert rolled_up() == recount()
+    assert connection.vendor != "postgresql" or shards() == 2
+
+
+def _run_and_close(now, batch):
+    from django.db import connection
+
+    try:
+        return analytics_rollup_run(now=now, batch=batch)
+    finally:
+        connection.close()
+
+
+def recount_facts() -> int:
+    """Facts the feeds yield: device events of a customer's device (but for supply levels above
+    their threshold and unclaimed devices), and the order timeline's placed / cancelled in the
+    hold / delivered / failed entries."""
+    events = DeviceEvent.objects.exclude(outcome__in=("device_unclaimed", "recorded")).exclude(device__customer=None).count()
+    timeline = OrderEvent.objects.filter(
+        Q(from_status="") | Q(to_status__in=("delivered", "failed")) | Q(to_status="cancelled", from_status__in=("held", "needs_confirmation"))
+    ).count()
+    return events + timeline
