@@ -94,15 +94,15 @@ def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = Non
     """Consume every feed up to its safe horizon. Safe to run concurrently and repeatedly.
 
     The shards run in threads, each on its own database connection -- unless the caller is inside
-    a transaction, whose uncommitted rows other connections could not see: then they run one after
-    the other in it."""
+    a transaction (or has autocommit off), whose uncommitted rows other connections could not see:
+    then they run one after the other in it."""
     started = time.perf_counter()
     now = now or timezone.now()
     batch = batch or settings.DASH_ANALYTICS_BATCH
     active = feeds()
     count = shards()
     horizons = {feed.name: _safe_horizon(feed, now, count) for feed in active}
-    if count == 1 or connection.in_atomic_block:
+    if count == 1 or connection.in_atomic_block or not connection.get_autocommit():
         reports = [_run_shard(shard, count, active, horizons, batch) for shard in range(count)]
     else:
         with ThreadPoolExecutor(max_workers=count, thread_name_prefix="rollup-shard") as pool:
@@ -123,6 +123,9 @@ def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = Non
 def _run_shard_thread(shard: int, count: int, active: list[FactFeed], horizons: dict, batch: int) -> RollupReport:
     try:
         return _run_shard(shard, count, active, horizons, batch)
+    except Exception:
+        log.exception("analytics_rollup shard=%s failed", shard)  # the caller sees the first shard's error only
+        raise
     finally:
         connection.close()  # this thread's own connection
 

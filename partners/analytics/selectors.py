@@ -368,9 +368,17 @@ def unmet_demand(*, partner: Partner | None, start: date, end: date, limit: int 
         )
         if not prefixes:
             return []
-        where += " AND kind = 'scan' AND (" + " OR ".join(["substr(gtin, 1, %s) = %s"] * len(prefixes)) + ")"
+        # Barcodes are digits, so those starting with a prefix are a range of the (gtin, day) index.
+        ranges = []
         for prefix in prefixes:
-            params += [COMPANY_PREFIX_DIGITS, prefix]
+            following = str(int(prefix) + 1)
+            if len(following) == len(prefix):
+                ranges.append("(gtin >= %s AND gtin < %s AND substr(gtin, 1, %s) = %s)")
+                params += [prefix, following, COMPANY_PREFIX_DIGITS, prefix]
+            else:
+                ranges.append("(gtin >= %s AND substr(gtin, 1, %s) = %s)")
+                params += [prefix, COMPANY_PREFIX_DIGITS, prefix]
+        where += " AND kind = 'scan' AND (" + " OR ".join(ranges) + ")"
     rows = _rows(
         f"SELECT kind, gtin, sum(requests), count(DISTINCT customer_id) FROM partners_unmetdemand WHERE {where}"
         f" GROUP BY kind, gtin HAVING count(DISTINCT customer_id) >= %s ORDER BY 3 DESC, 2 LIMIT %s",

@@ -55,18 +55,14 @@ def forwards(apps, schema_editor):
             pass  # a server built without lz4 keeps pglz
 
 
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP FUNCTION IF EXISTS partners_sample_merge(text, text, integer)")
-        schema_editor.execute("DELETE FROM partners_rollupwatermark WHERE position(':' in feed) > 0")
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("partners", "0005_analytics_speed"),
     ]
 
     operations = [
-        migrations.RunPython(forwards, backwards),
+        # Not reversible: the membership rows are gone, and once the shards' watermarks differ
+        # no single watermark says what has been counted.
+        migrations.RunPython(forwards),
         migrations.RemoveField(model_name="productdaystat", name="people"),
     ]

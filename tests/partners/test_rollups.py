@@ -162,14 +162,50 @@ def test_the_bit_set_spans_of_a_range_cover_each_of_its_days_exactly_once():
 
 
 def test_a_cells_sample_gathers_its_customers_across_batches(shoppers):
+    from django.db import connection
+
     customers, products = shoppers
+    if connection.vendor == "postgresql":  # ids far above the watermark: batches start at the first one there is
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT setval(pg_get_serial_sequence('devices_deviceevent', 'id'), nextval(pg_get_serial_sequence('devices_deviceevent', 'id')) + 100000)")
     # given: one product, so its cells hold several customers, rolled up a few facts at a time
     _generate(customers, products[:1], end=timezone.now(), days=4, seed=8)
-    analytics_rollup_run(now=timezone.now() + LATER, batch=3)
+    report = analytics_rollup_run(now=timezone.now() + LATER, batch=3)
     rolled = rolled_up()
     # then: cells with more than one customer exist, and their samples hold all of them
     assert any(len(sample) > 1 for sample in rolled["samples"].values())
     assert rolled == recount()
+    assert report.batches < 200
+
+
+@pytest.mark.parametrize(
+    ("cell", "batch", "after"),
+    [
+        ((4, "1,2,3,4"), (1, "4"), (4, "1,2,3,4")),  # a customer already there
+        ((4, "1,2,3,4"), (2, "6,5"), (5, "1,2,3,4,5")),  # reaches the sample's size
+        ((5, "1,2,3,4,5"), (1, "9"), (5, "1,2,3,4,5")),  # a full sample stays
+        ((0, ""), (2, "8,7"), (2, "8,7")),  # an empty cell takes the batch's
+        ((3, "1,2,3"), (0, ""), (3, "1,2,3")),  # nothing new
+    ],
+)
+def test_a_batch_merges_its_customers_into_a_cells_sample(db, cell, batch, after):
+    from django.db import connection
+
+    from partners.analytics.rollup import _merged
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL merge is PostgreSQL's")
+    product = ProductFactory()
+    upsert = (
+        "INSERT INTO partners_productdaystat AS s (product_id, day, source, people_presses, s_presses) VALUES (%s, %s, 'button', %s, %s)"
+        f" ON CONFLICT (product_id, day, source) DO UPDATE SET {_merged('people_presses', 's_presses')}"
+    )
+    day = timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute(upsert, [product.pk, day, *cell])
+        cursor.execute(upsert, [product.pk, day, *batch])
+    stat = ProductDayStat.objects.get(product=product, day=day, source="button")
+    assert (stat.people_presses, stat.s_presses) == after
 
 
 @pytest.mark.parametrize(
@@ -203,6 +239,8 @@ def test_the_shards_roll_up_in_parallel_on_connections_of_their_own(shoppers):
 
     from partners.analytics.rollup import shard_feed, shards
 
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite rolls up in one shard")
     customers, products = shoppers
     now = timezone.now()
     _generate(customers, products, end=now - timedelta(days=2), days=10, seed=9)
@@ -221,7 +259,28 @@ def test_the_shards_roll_up_in_parallel_on_connections_of_their_own(shoppers):
     _generate(customers, products, end=now, days=2, seed=10)
     analytics_rollup_run(now=now + LATER)
     assert rolled_up() == recount()
-    assert connection.vendor != "postgresql" or shards() == 2
+    assert shards() == 2
+
+
+def test_the_prune_waits_for_the_slowest_shard(shoppers, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite rolls up in one shard")
+    customers, products = shoppers
+    settings.DASH_EVENT_RETENTION_HOURS = 24
+    now = timezone.now()
+    _generate(customers, products, end=now - timedelta(days=3), days=5, seed=11)
+    analytics_rollup_run(now=now + LATER)
+    ids = list(DeviceEvent.objects.order_by("pk").values_list("pk", flat=True))
+    # given: shard 1 behind shard 0 (as while it is still working through a batch)
+    behind = ids[len(ids) // 3]
+    RollupWatermark.objects.filter(feed="device_events:1").update(last_id=behind)
+    # then: the prune deletes nothing the lagging shard has not read
+    assert rollup_watermark(feed="device_events") == behind
+    device_events_prune(now=now)
+    assert not DeviceEvent.objects.filter(pk__lte=behind).exists()
+    assert DeviceEvent.objects.filter(pk__gt=behind).count() == len(ids) - ids.index(behind) - 1
 
 
 def _run_and_close(now, batch):
