@@ -320,7 +320,7 @@ CELERY_BEAT_SCHEDULE["requeue-stalled-voice-clips"] = {"task": "devices.tasks.re
 DASH_DEFAULT_TIME_ZONE = env("DASH_DEFAULT_TIME_ZONE", default="UTC")
 # The rollup consumes only rows older than this (see partners/analytics/rollup.py: the safe horizon).
 DASH_ANALYTICS_LAG_SECONDS = env.int("DASH_ANALYTICS_LAG_SECONDS", default=5)
-DASH_ANALYTICS_BATCH = env.int("DASH_ANALYTICS_BATCH", default=1_000_000)
+DASH_ANALYTICS_BATCH = env.int("DASH_ANALYTICS_BATCH", default=2_000_000)
 # Any figure describing fewer distinct customers than this is suppressed.
 DASH_PRIVACY_MIN_CUSTOMERS = env.int("DASH_PRIVACY_MIN_CUSTOMERS", default=5)
 CELERY_TASK_ROUTES["partners.tasks.rollup_analytics"] = {"queue": "sweeps"}

@@ -7,6 +7,12 @@ requests count as `presses` for the product they named; `order_in_progress` is `
 not understood, a button bound to nothing). Orders placed, cancelled, delivered and failed
 come from the order timeline's feed, not from here. `recorded` (a supply level above its
 threshold) and `device_unclaimed` events are not requests by a customer and are skipped.
+
+An event refers to an order placed by it or one still in progress, so the orders a range of the
+log refers to lie between the lowest and highest order id in the range: the join is bounded by
+them, and each batch reads those orders from the primary key rather than hashing all of them
+(`+ 0`: the bounds come from the range's rows, not from walking the order_id index past every
+older or newer order).
 """
 
 from partners.analytics.feeds import FactFeed, feed_register
@@ -41,6 +47,8 @@ SELECT
 FROM devices_deviceevent e
 JOIN devices_device d ON d.id = e.device_id
 LEFT JOIN orders_order o ON o.id = e.order_id
+    AND o.id BETWEEN (SELECT min(order_id + 0) FROM devices_deviceevent WHERE id > %(lo)s AND id <= %(hi)s)
+                 AND (SELECT max(order_id + 0) FROM devices_deviceevent WHERE id > %(lo)s AND id <= %(hi)s)
 LEFT JOIN partners_product p ON e.order_id IS NULL AND e.outcome <> 'unknown_product' AND p.gtin = e.payload ->> 'gtin'
 WHERE e.id > %(lo)s AND e.id <= %(hi)s
   AND e.outcome NOT IN ('device_unclaimed', 'recorded')

@@ -113,17 +113,18 @@ def _sample():
 
 class ProductDayStat(models.Model):
     """One cell per product, local day and source: additive counts of each metric and of presses
-    per local hour (h00..h23), and who the cell describes -- the exact number of distinct
-    customers in all (`people`), per metric (`people_<metric>`) and pressing per hour
-    (`ph00..ph23`), each with a sample of the smallest customer ids (`s_<metric>`,
-    `sh00..sh23`; comma-separated, at most SAMPLE_SIZE of them).
+    per local hour (h00..h23), and who the cell describes -- per metric (`s_<metric>`) and
+    pressing per hour (`sh00..sh23`) a sample of up to SAMPLE_SIZE of its distinct customer ids
+    (comma-separated), with the sample's size beside it (`people_<metric>`, `ph00..ph23`): the
+    exact number of customers below SAMPLE_SIZE, "at least SAMPLE_SIZE" at it.
 
     The sums add up over any range; distinct counts do not, but the cells decide the privacy
-    threshold exactly: a figure over many cells is shown when one cell already has the threshold
-    of customers, and otherwise every cell is small enough for its sample to be all of its
-    customers, so the union of the samples is the figure's exact customer set
-    (partners.analytics.selectors). Counts and samples are recomputed from ProductDayCustomer for
-    every cell a rollup batch touches."""
+    threshold (at most SAMPLE_SIZE, partners.checks) exactly: a figure over many cells is shown
+    when one cell already has the threshold of customers, and otherwise every cell is small
+    enough for its sample to be all of its customers, so the union of the samples is the
+    figure's exact customer set (partners.analytics.selectors). A rollup batch merges its own
+    customers into the samples of the cells it touches (PostgreSQL keeps no per-customer rows;
+    SQLite recomputes the cells from ProductDayCustomer)."""
 
     SAMPLE_SIZE = 5
 
@@ -140,7 +141,6 @@ class ProductDayStat(models.Model):
     failed = _count()
     for _h in range(24):
         locals()[f"h{_h:02d}"] = _count()
-    people = _count()
     for _m in ("presses", "placed", "filtered", "paused", "cancelled", "delivered", "failed"):
         locals()[f"people_{_m}"] = _count()
         locals()[f"s_{_m}"] = _sample()
@@ -151,10 +151,11 @@ class ProductDayStat(models.Model):
 
 
 class ProductDayCustomer(models.Model):
-    """Who did what, per product, local day and source: the exact distinct-customer counts
-    behind the privacy threshold. `flags` and `hours` are bit sets that only ever gain bits (OR
-    on upsert): which metrics and which press hours the customer contributed that day from
-    that source."""
+    """Who did what, per product, local day and source (SQLite, the embedded `make run`: its
+    distinct counts and cells are computed from these rows; PostgreSQL uses bit sets and the
+    cells' samples instead and writes none). `flags` and `hours` are bit sets that only ever
+    gain bits (OR on upsert): which metrics and which press hours the customer contributed that
+    day from that source."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
     day = models.DateField()
@@ -180,7 +181,8 @@ class ProductDayDevice(models.Model):
 
 
 class ProductReorder(models.Model):
-    """Time between a customer's consecutive orders of a product, bucketed, by the later order's local day."""
+    """Time between a customer's consecutive orders of a product, bucketed, by the later order's
+    local day (SQLite; PostgreSQL adds straight into ProductReorderCell)."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
     day = models.DateField()
@@ -194,9 +196,8 @@ class ProductReorder(models.Model):
 
 
 class ProductReorderCell(models.Model):
-    """ProductReorder summed per product, local day and bucket, with the exact number of distinct
-    customers of the cell (a certificate, as in ProductDayStat); recomputed for every cell a
-    rollup batch touches."""
+    """Reorders per product, local day and bucket, with a sample of the cell's customers and its
+    size (a certificate, as in ProductDayStat)."""
 
     pk = models.CompositePrimaryKey("product", "day", "bucket")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")

@@ -24,14 +24,15 @@ The prune of the device event log deletes only ids at or below the device feed's
 (devices.services.device_events_prune asks partners.analytics.selectors.rollup_watermark).
 
 Distinct customers
-    The privacy threshold needs exact distinct-customer counts over any date range and product
-    set, which sums of per-cell counts cannot give. ProductDayCustomer keeps one row per
-    (product, local day, customer, source) with bit sets of the metrics and press hours
-    that row contributed -- an exact membership table (no sketches: a HyperLogLog estimate could
-    let a 4-customer cell through). Its size is bounded by active customer-product-days, not by
-    events, and a range query counts distinct customer ids over it. ProductDayDevice does the
-    same for active devices on SQLite; on PostgreSQL active devices live in the bit sets
-    (partners_productbits, day / week / month), which each batch ORs its new ids into.
+    The privacy threshold needs the number of distinct customers behind a figure over any date
+    range and product set, which sums of per-cell counts cannot give -- but only up to the
+    threshold. Each cell (ProductDayStat: product, local day, source) keeps, per metric and press
+    hour, a sample of up to SAMPLE of its customer ids: while a cell has fewer customers the
+    sample is all of them, so a batch merges its own customers into it without re-reading
+    anything (no sketches: a HyperLogLog estimate could let a 4-customer cell through). Reorder
+    cells do the same. Exact distinct customers and active devices over any range come from bit
+    sets of ids (partners_productbits, day / week / month), which each batch ORs its new ids into.
+    SQLite keeps per-customer membership rows (ProductDayCustomer, ProductDayDevice) instead.
 
 PostgreSQL runs the aggregation as SQL over a temporary table of the batch's facts; SQLite (the
 embedded `make run`) aggregates the same facts in Python and writes with the same upserts.
@@ -40,6 +41,7 @@ embedded `make run`) aggregates the same facts in Python and writes with the sam
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -64,7 +66,7 @@ class RollupReport:
     batches: int = 0
     seconds: float = 0.0
     watermarks: dict = field(default_factory=dict)
-    steps: dict = field(default_factory=dict)  # seconds per step, summed over the batches (PostgreSQL)
+    steps: dict = field(default_factory=dict)  # seconds per step, summed over the batches and shards (PostgreSQL)
 
 
 def reorder_bucket(seconds: float) -> int:
@@ -74,36 +76,83 @@ def reorder_bucket(seconds: float) -> int:
     return len(REORDER_BOUNDS)
 
 
+def shards() -> int:
+    """How many shards the products are split into (product id modulo shards; facts without a
+    product go with shard 0). Each shard has its own watermark rows and runs its batches on a
+    connection of its own, so PostgreSQL aggregates on as many cores; every rollup table is per
+    product (unmet demand: shard 0 alone), so shards never write the same rows. A fixed number:
+    changing it would leave the watermarks of the shards disagreeing on what is counted."""
+    return 2 if connection.vendor == "postgresql" else 1
+
+
+def shard_feed(name: str, shard: int) -> str:
+    """The watermark row of a feed in a shard (shard 0's is the feed's name, as before shards)."""
+    return name if shard == 0 else f"{name}:{shard}"
+
+
 def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = None) -> RollupReport:
-    """Consume every feed up to its safe horizon. Safe to run concurrently and repeatedly."""
+    """Consume every feed up to its safe horizon. Safe to run concurrently and repeatedly.
+
+    The shards run in threads, each on its own database connection -- unless the caller is inside
+    a transaction (or has autocommit off), whose uncommitted rows other connections could not see:
+    then they run one after the other in it."""
     started = time.perf_counter()
     now = now or timezone.now()
     batch = batch or settings.DASH_ANALYTICS_BATCH
-    report = RollupReport()
     active = feeds()
-    horizons = {feed.name: _safe_horizon(feed, now) for feed in active}
+    count = shards()
+    horizons = {feed.name: _safe_horizon(feed, now, count) for feed in active}
+    if count == 1 or connection.in_atomic_block or not connection.get_autocommit():
+        reports = [_run_shard(shard, count, active, horizons, batch) for shard in range(count)]
+    else:
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="rollup-shard") as pool:
+            reports = list(pool.map(lambda shard: _run_shard_thread(shard, count, active, horizons, batch), range(count)))
+    report = RollupReport()
+    for part in reports:
+        report.facts += part.facts
+        report.batches += part.batches
+        report.watermarks.update(part.watermarks)
+        for name, seconds in part.steps.items():
+            report.steps[name] = report.steps.get(name, 0.0) + seconds
+    report.seconds = time.perf_counter() - started
+    if report.facts:
+        log.info("analytics_rollup facts=%s batches=%s seconds=%.3f", report.facts, report.batches, report.seconds)
+    return report
+
+
+def _run_shard_thread(shard: int, count: int, active: list[FactFeed], horizons: dict, batch: int) -> RollupReport:
+    try:
+        return _run_shard(shard, count, active, horizons, batch)
+    except Exception:
+        log.exception("analytics_rollup shard=%s failed", shard)  # the caller sees the first shard's error only
+        raise
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def _run_shard(shard: int, count: int, active: list[FactFeed], horizons: dict, batch: int) -> RollupReport:
+    report = RollupReport()
     while True:
         # One batch takes the next ids of every feed and aggregates them together; the
         # watermark rows are locked in name order, so concurrent runs queue, never deadlock.
         with transaction.atomic():
             ranges = []
             for feed in active:
-                lo = _lock_watermark(feed.name)
-                report.watermarks[feed.name] = lo
+                lo = _lock_watermark(shard_feed(feed.name, shard))
+                report.watermarks[shard_feed(feed.name, shard)] = lo
                 horizon = horizons[feed.name]
                 if horizon is not None and lo < horizon:
-                    ranges.append((feed, lo, min(lo + batch, horizon)))
+                    # `batch` ids from the first one there is (ids need not be dense: other
+                    # databases' rows, rolled-back inserts)
+                    ranges.append((feed, lo, min(_next_id(feed, lo) - 1 + batch, horizon)))
             if not ranges:
                 break
             ranges = _aligned(ranges)
-            report.facts += _apply(ranges, report.steps)
+            report.facts += _apply(ranges, report.steps, shard, count)
             report.batches += 1
             for feed, _lo, hi in ranges:
-                _move_watermark(feed.name, hi)
-                report.watermarks[feed.name] = hi
-    report.seconds = time.perf_counter() - started
-    if report.facts:
-        log.info("analytics_rollup facts=%s batches=%s seconds=%.3f", report.facts, report.batches, report.seconds)
+                _move_watermark(shard_feed(feed.name, shard), hi)
+                report.watermarks[shard_feed(feed.name, shard)] = hi
     return report
 
 
@@ -118,12 +167,14 @@ def _lock_watermark(name: str) -> int:
         return cursor.fetchone()[0]
 
 
-def _watermark(name: str) -> int:
-    """The watermark as it stands (no lock): a floor for the horizon's walk, nothing more."""
+def _watermark(name: str, count: int) -> int:
+    """The lowest of the feed's shards' watermarks as they stand (no lock): a floor for the
+    horizon's walk, nothing more."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT last_id FROM partners_rollupwatermark WHERE feed = %s", [name])
-        found = cursor.fetchone()
-        return found[0] if found else 0
+        names = [shard_feed(name, shard) for shard in range(count)]
+        cursor.execute(f"SELECT last_id FROM partners_rollupwatermark WHERE feed IN ({', '.join(['%s'] * count)})", names)
+        found = [row[0] for row in cursor.fetchall()]
+        return min(found) if len(found) == count else 0
 
 
 def _move_watermark(name: str, last_id: int) -> None:
@@ -165,7 +216,14 @@ def _aligned(ranges: list[tuple[FactFeed, int, int]]) -> list[tuple[FactFeed, in
     return aligned
 
 
-def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
+def _next_id(feed: FactFeed, after: int) -> int:
+    """The first id of the feed's table above `after` (there is one: the horizon is)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(id) FROM {feed.table} WHERE id > %s", [after])
+        return cursor.fetchone()[0] or after + 1
+
+
+def _safe_horizon(feed: FactFeed, now: datetime, count: int) -> int | None:
     cutoff = now - timedelta(seconds=settings.DASH_ANALYTICS_LAG_SECONDS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -182,15 +240,16 @@ def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
         # that gives an order).
         cursor.execute(
             f"SELECT id FROM {feed.table} WHERE id > %s AND {feed.time_column} < %s ORDER BY id DESC LIMIT 1",
-            [_watermark(feed.name), connection.ops.adapt_datetimefield_value(cutoff)],
+            [_watermark(feed.name, count), connection.ops.adapt_datetimefield_value(cutoff)],
         )
         found = cursor.fetchone()
         return found[0] if found else None
 
 
-def _apply(ranges: list[tuple[FactFeed, int, int]], steps: dict) -> int:
+def _apply(ranges: list[tuple[FactFeed, int, int]], steps: dict, shard: int, count: int) -> int:
     if connection.vendor == "postgresql":
-        return _apply_postgresql(ranges, steps)
+        return _apply_postgresql(ranges, steps, shard, count)
+    assert count == 1, "SQLite runs one shard"
     return _apply_portable(ranges)
 
 
@@ -204,30 +263,25 @@ CREATE TEMP TABLE IF NOT EXISTS analytics_batch (
 ) ON COMMIT DELETE ROWS
 """
 
-_FILL = """
-INSERT INTO analytics_batch
-SELECT f.*, (f.at AT TIME ZONE COALESCE(tz.time_zone, %(tz)s))::date,
-       extract(hour FROM f.at AT TIME ZONE COALESCE(tz.time_zone, %(tz)s))::int
-FROM ({feed}) f
-LEFT JOIN partners_customertimezone tz ON tz.user_id = f.customer_id
-WHERE f.customer_id IS NOT NULL
+# A fact's local day and hour, from one conversion of its time to the customer's time zone.
+_FILL = (
+    f"INSERT INTO analytics_batch SELECT {', '.join(FACT_COLUMNS)}, local::date, extract(hour FROM local)::int"
+    + """
+FROM (
+    SELECT f.*, f.at AT TIME ZONE COALESCE(tz.time_zone, %(tz)s) AS local
+    FROM ({feed}) f
+    LEFT JOIN partners_customertimezone tz ON tz.user_id = f.customer_id
+    WHERE f.customer_id IS NOT NULL AND mod(COALESCE(f.product_id, 0), %(shards)s) = %(shard)s
+) l
 """
+)
 
 HOURS = tuple(f"h{h:02d}" for h in range(24))
+SAMPLE = ProductDayStat.SAMPLE_SIZE
 _DAY_COLUMNS = (*METRICS, *HOURS)
-_SUMS = ", ".join([*(f"sum({m})" for m in METRICS), *(f"sum(CASE WHEN hour = {h} THEN presses ELSE 0 END)" for h in range(24))])
-_ADD = ", ".join(f"{c} = s.{c} + EXCLUDED.{c}" for c in _DAY_COLUMNS)
-_DAY_STATS = f"""
-INSERT INTO partners_productdaystat AS s (product_id, day, source, {", ".join(_DAY_COLUMNS)})
-SELECT product_id, day, source, {_SUMS}
-FROM analytics_batch WHERE product_id IS NOT NULL
-GROUP BY product_id, day, source ORDER BY product_id, day, source
-ON CONFLICT (product_id, day, source) DO UPDATE SET {_ADD}
-"""
-
 _FLAGS = " | ".join(f"({m} * {METRIC_BITS[m]})" for m in METRICS)
-# The batch's membership rows, grouped once: upserted into ProductDayCustomer and read again for
-# the bit sets.
+# The batch's facts once per (product, day, customer, source): which metrics and press hours each
+# customer contributed; the cells' samples and the bit sets are read from it.
 _BATCH_MEMBERS_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS analytics_members (
     product_id bigint, day date, customer_id bigint, source text, flags int, hours int
@@ -239,31 +293,76 @@ SELECT product_id, day, customer_id, source, bit_or({_FLAGS}), bit_or(CASE WHEN 
 FROM analytics_batch WHERE product_id IS NOT NULL
 GROUP BY product_id, day, customer_id, source
 """
-_MEMBERS = """
-INSERT INTO partners_productdaycustomer AS m (product_id, day, customer_id, source, flags, hours)
-SELECT product_id, day, customer_id, source, flags, hours
-FROM analytics_members ORDER BY product_id, day, customer_id, source
-ON CONFLICT (product_id, day, customer_id, source) DO UPDATE
-SET flags = m.flags | EXCLUDED.flags, hours = m.hours | EXCLUDED.hours
+
+
+def _merged(count: str, sample: str) -> str:
+    """SET clauses of an upsert that adds a batch's sample (EXCLUDED) to a cell's (alias s): a full
+    sample stays, an empty side takes the other, and two partial ones are united (the smallest
+    SAMPLE ids of the union, by partners_sample_merge, migration 0006)."""
+    keep = f"s.{count} >= {SAMPLE} OR EXCLUDED.{count} = 0"
+    union = f"partners_sample_merge(s.{sample}, EXCLUDED.{sample}, {SAMPLE})"
+    return (
+        f"{sample} = CASE WHEN {keep} THEN s.{sample} WHEN s.{count} = 0 THEN EXCLUDED.{sample} ELSE {union} END, "
+        f"{count} = CASE WHEN {keep} THEN s.{count} WHEN s.{count} = 0 THEN EXCLUDED.{count} "
+        f"ELSE cardinality(string_to_array({union}, ',')) END"
+    )
+
+
+def _sample_of(ids: str) -> tuple[str, str]:
+    """(count, sample) of an array of up to SAMPLE customer ids (NULL: none)."""
+    return f"COALESCE(cardinality({ids}), 0)", f"COALESCE(array_to_string({ids}, ','), '')"
+
+
+# Who each cell describes, as (count column, sample column, condition on a membership row).
+_CELL_KEYS = [(f"people_{m}", f"s_{m}", f"flags & {METRIC_BITS[m]} <> 0") for m in METRICS] + [
+    (f"ph{h:02d}", f"sh{h:02d}", f"(hours >> {h}) & 1 = 1") for h in range(24)
+]
+_SUMS = ", ".join([*(f"sum({m})" for m in METRICS), *(f"sum(CASE WHEN hour = {h} THEN presses ELSE 0 END)" for h in range(24))])
+_ADD = ", ".join(f"{c} = s.{c} + EXCLUDED.{c}" for c in _DAY_COLUMNS)
+# Up to SAMPLE customers per key of a cell (the membership rows have one row per customer).
+_KEY_ARRAYS = ", ".join(f"(array_agg(customer_id) FILTER (WHERE {cond}))[1:{SAMPLE}] AS k{i}" for i, (_, _, cond) in enumerate(_CELL_KEYS))
+_KEY_SAMPLES = [_sample_of(f"m.k{i}") for i in range(len(_CELL_KEYS))]
+_KEY_VALUES = ", ".join(f"{n}, {text}" for n, text in _KEY_SAMPLES)
+_KEY_COLUMNS = ", ".join(f"{count}, {sample}" for count, sample, _ in _CELL_KEYS)
+# A batch's cells: the metric and hour sums added, the samples merged (the counts are the
+# samples' sizes: exact below SAMPLE, "at least SAMPLE" at it -- all the privacy threshold needs).
+_CELLS = f"""
+INSERT INTO partners_productdaystat AS s (product_id, day, source, {", ".join(_DAY_COLUMNS)}, {_KEY_COLUMNS})
+SELECT f.*, {_KEY_VALUES}
+FROM (SELECT product_id, day, source, {_SUMS} FROM analytics_batch WHERE product_id IS NOT NULL GROUP BY 1, 2, 3) f
+JOIN (SELECT product_id, day, source, {_KEY_ARRAYS} FROM analytics_members GROUP BY 1, 2, 3) m
+  ON m.product_id = f.product_id AND m.day = f.day AND m.source = f.source
+ORDER BY 1, 2, 3
+ON CONFLICT (product_id, day, source) DO UPDATE SET {_ADD}, {", ".join(_merged(count, sample) for count, sample, _ in _CELL_KEYS)}
 """
 
 _BUCKET = "CASE " + " ".join(f"WHEN gap < {b} THEN {i}" for i, b in enumerate(REORDER_BOUNDS)) + f" ELSE {len(REORDER_BOUNDS)} END"
+# Time between reorders, from the batch's orders placed (and each customer's last order before
+# the batch), summed into the reorder cells with their customers sampled as above.
 _REORDERS = f"""
-INSERT INTO partners_productreorder AS r (product_id, day, customer_id, bucket, reorders, seconds)
-SELECT product_id, day, customer_id, {_BUCKET}, count(*), sum(floor(gap))::bigint
+INSERT INTO partners_productreordercell AS s (product_id, day, bucket, reorders, seconds, people, s_people)
+SELECT product_id, day, bucket, n, secs, {", ".join(_sample_of("ids"))}
 FROM (
-    SELECT p.product_id, p.day, p.customer_id, extract(epoch FROM p.at - COALESCE(p.prev_at, lo.last_at)) AS gap
+    SELECT product_id, day, bucket, sum(n) AS n, sum(secs) AS secs, (array_agg(customer_id))[1:{SAMPLE}] AS ids
     FROM (
-        SELECT product_id, customer_id, day, at,
-               lag(at) OVER (PARTITION BY product_id, customer_id ORDER BY at, id) AS prev_at
-        FROM analytics_batch WHERE placed = 1 AND product_id IS NOT NULL
-    ) p
-    LEFT JOIN partners_customerlastorder lo ON lo.product_id = p.product_id AND lo.customer_id = p.customer_id
-    WHERE COALESCE(p.prev_at, lo.last_at) < p.at
-) g
-GROUP BY 1, 2, 3, 4
-ON CONFLICT (product_id, day, customer_id, bucket) DO UPDATE
-SET reorders = r.reorders + EXCLUDED.reorders, seconds = r.seconds + EXCLUDED.seconds
+        SELECT product_id, day, customer_id, {_BUCKET} AS bucket, count(*) AS n, sum(floor(gap))::bigint AS secs
+        FROM (
+            SELECT p.product_id, p.day, p.customer_id, extract(epoch FROM p.at - COALESCE(p.prev_at, lo.last_at)) AS gap
+            FROM (
+                SELECT product_id, customer_id, day, at,
+                       lag(at) OVER (PARTITION BY product_id, customer_id ORDER BY at, id) AS prev_at
+                FROM analytics_batch WHERE placed = 1 AND product_id IS NOT NULL
+            ) p
+            LEFT JOIN partners_customerlastorder lo ON lo.product_id = p.product_id AND lo.customer_id = p.customer_id
+            WHERE COALESCE(p.prev_at, lo.last_at) < p.at
+        ) g
+        GROUP BY 1, 2, 3, 4
+    ) r
+    GROUP BY 1, 2, 3
+) c
+ORDER BY 1, 2, 3
+ON CONFLICT (product_id, day, bucket) DO UPDATE
+SET reorders = s.reorders + EXCLUDED.reorders, seconds = s.seconds + EXCLUDED.seconds, {_merged("people", "s_people")}
 """
 
 _LAST_ORDERS = """
@@ -282,9 +381,8 @@ ON CONFLICT (day, kind, gtin, customer_id) DO UPDATE SET requests = u.requests +
 """
 
 
-# --- Cells: certificates and exact sets for the cells a batch touched ---------------------------
+# --- Bit sets, and rebuilding the cells from membership rows -----------------------------------
 
-SAMPLE = ProductDayStat.SAMPLE_SIZE
 # Customer and device ids are kept as bit sets in chunks of BITS_CHUNK ids (bit i of chunk c is
 # the id c * BITS_CHUNK + i): fixed length, so bit_or can unite any of them.
 BITS_SHIFT = 15
@@ -297,41 +395,22 @@ CREATE TEMP TABLE IF NOT EXISTS analytics_touched (product_id bigint, day date) 
 _TOUCH = "INSERT INTO analytics_touched SELECT DISTINCT product_id, day FROM analytics_batch WHERE product_id IS NOT NULL"
 
 
-def _people_columns(sample: bool) -> tuple[list[str], list[str]]:
-    """(target columns, expressions over membership rows m) of a cell's distinct counts."""
-    columns, exprs = ["people"], ["count(*)"]
-    for metric in METRICS:
-        bit = METRIC_BITS[metric]
-        columns.append(f"people_{metric}")
-        exprs.append(f"sum(CASE WHEN m.flags & {bit} <> 0 THEN 1 ELSE 0 END)")
-        if sample:
-            columns.append(f"s_{metric}")
-            exprs.append(f"COALESCE(array_to_string((array_agg(m.customer_id) FILTER (WHERE m.flags & {bit} <> 0))[1:{SAMPLE}], ','), '')")
-    for h in range(24):
-        columns.append(f"ph{h:02d}")
-        exprs.append(f"sum((m.hours >> {h}) & 1)")
-        if sample:
-            columns.append(f"sh{h:02d}")
-            exprs.append(
-                f"COALESCE(array_to_string((array_agg(m.customer_id) FILTER (WHERE (m.hours >> {h}) & 1 = 1))[1:{SAMPLE}], ','), '')"
-            )
-    return columns, exprs
-
-
-_PEOPLE_COLUMNS, _PEOPLE_EXPRS = _people_columns(sample=True)
+# Rebuilding the cells from the membership rows (partners_productdaycustomer), with the samples
+# taken as a batch takes them.
 _PEOPLE = f"""
-UPDATE partners_productdaystat AS s SET {", ".join(f"{c} = c.{c}" for c in _PEOPLE_COLUMNS)}
+UPDATE partners_productdaystat AS s
+SET {", ".join(f"{count} = {n}, {sample} = {text}" for (count, sample, _), (n, text) in zip(_CELL_KEYS, _KEY_SAMPLES, strict=True))}
 FROM (
-    SELECT m.product_id, m.day, m.source, {", ".join(f"{e} AS {c}" for c, e in zip(_PEOPLE_COLUMNS, _PEOPLE_EXPRS, strict=True))}
+    SELECT m.product_id, m.day, m.source, {_KEY_ARRAYS}
     FROM partners_productdaycustomer m JOIN analytics_touched t ON t.product_id = m.product_id AND t.day = m.day
     GROUP BY m.product_id, m.day, m.source
-) c
-WHERE s.product_id = c.product_id AND s.day = c.day AND s.source = c.source
+) m
+WHERE s.product_id = m.product_id AND s.day = m.day AND s.source = m.source
 """
 
 _REORDER_CELLS = f"""
 INSERT INTO partners_productreordercell AS c (product_id, day, bucket, reorders, seconds, people, s_people)
-SELECT r.product_id, r.day, r.bucket, sum(r.reorders), sum(r.seconds), count(*),
+SELECT r.product_id, r.day, r.bucket, sum(r.reorders), sum(r.seconds), LEAST(count(*), {SAMPLE}),
        array_to_string((array_agg(r.customer_id))[1:{SAMPLE}], ',')
 FROM partners_productreorder r JOIN analytics_touched t ON t.product_id = r.product_id AND t.day = r.day
 GROUP BY r.product_id, r.day, r.bucket
@@ -447,40 +526,42 @@ _OR_MONTH_BITS = _or_span_bits("m", "month")
 # temporary table; setting the same value again is allowed, anything else fails harmlessly
 # inside the savepoint (and the batch runs with what the session has).
 TEMP_BUFFERS = "256MB"
+# A bit set of BITS_CHUNK bits is stored compressed (a day's few dozen ids take about a hundred
+# bytes); lz4 compresses and expands it several times faster than the default pglz, in the batch's
+# temporary tables as in partners_productbits (migration 0006). A server built without lz4 keeps pglz.
+_SESSION = (f"SET temp_buffers = '{TEMP_BUFFERS}'", "SET LOCAL default_toast_compression = lz4")
 
 
 def _temp_tables(cursor, *tables: str) -> None:
-    try:
-        with transaction.atomic():
-            cursor.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
-    except DatabaseError:
-        pass
+    for setting in _SESSION:
+        try:
+            with transaction.atomic():
+                cursor.execute(setting)
+        except DatabaseError:
+            pass
     for table in tables:
         cursor.execute(table)
 
 
-def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict) -> int:
+def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shard: int, count: int) -> int:
     with connection.cursor() as cursor:
-        _temp_tables(cursor, _BATCH_TABLE, _TOUCHED_TABLE, _BATCH_MEMBERS_TABLE, _NEW_BITS_TABLE)
+        _temp_tables(cursor, _BATCH_TABLE, _BATCH_MEMBERS_TABLE, _NEW_BITS_TABLE)
         facts = 0
         timings = []
         for feed, lo, hi in ranges:
             started = time.perf_counter()
-            cursor.execute(_FILL.format(feed=feed.sql), {"tz": settings.DASH_DEFAULT_TIME_ZONE, "lo": lo, "hi": hi})
+            params = {"tz": settings.DASH_DEFAULT_TIME_ZONE, "lo": lo, "hi": hi, "shards": count, "shard": shard}
+            cursor.execute(_FILL.format(feed=feed.sql), params)
             facts += cursor.rowcount
             timings.append((feed.name, time.perf_counter() - started))
         if facts:
             cursor.execute("ANALYZE analytics_batch")
             steps = (
-                ("days", _DAY_STATS),
                 ("batch_members", _BATCH_MEMBERS),
-                ("members", _MEMBERS),
+                ("cells", _CELLS),
                 ("reorders", _REORDERS),
                 ("last", _LAST_ORDERS),
                 ("unmet", _UNMET),
-                ("touch", _TOUCH),
-                ("people", _PEOPLE),
-                ("reorder_cells", _REORDER_CELLS),
                 ("new_bits", _NEW_BITS),
                 ("new_bits_all", _NEW_BITS_ALL),
                 ("day_bits", _OR_DAY_BITS),
@@ -491,7 +572,7 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict) -> i
                 started = time.perf_counter()
                 cursor.execute(statement)
                 timings.append((name, time.perf_counter() - started))
-        for table in ("analytics_batch", "analytics_touched", "analytics_members", "analytics_newbits"):
+        for table in ("analytics_batch", "analytics_members", "analytics_newbits"):
             cursor.execute(f"TRUNCATE {table}")
     for name, seconds in timings:
         spent[name] = spent.get(name, 0.0) + seconds
@@ -502,8 +583,8 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict) -> i
 def analytics_cells_rebuild() -> None:
     """Recompute every cell's certificates and bit sets from the membership tables (used by the
     migration that introduced them, 0004; the rollup keeps them current batch by batch). Since
-    0005 PostgreSQL writes no ProductDayDevice rows, so this leaves the device sets of later
-    days as the batches left them."""
+    0005 PostgreSQL writes no ProductDayDevice rows and since 0006 no membership rows at all, so
+    on PostgreSQL this only means something for data rolled up before those."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.execute("SELECT DISTINCT product_id, day FROM partners_productdaycustomer")
@@ -602,9 +683,16 @@ def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
+def _sample(ids: list[int]) -> list:
+    """[count, sample] of a cell's distinct customer ids, as the cells keep them."""
+    kept = sorted(ids)[:SAMPLE]
+    return [len(kept), ",".join(map(str, kept))]
+
+
 def _cells_refresh_portable(cursor, touched: set) -> None:
-    """The cells' distinct counts and samples, recomputed in Python from the membership rows."""
-    people_columns = ["people"]
+    """The cells' samples (the smallest SAMPLE customer ids) and their sizes, recomputed in Python
+    from the membership rows."""
+    people_columns = []
     for metric in METRICS:
         people_columns += [f"people_{metric}", f"s_{metric}"]
     for h in range(24):
@@ -619,22 +707,19 @@ def _cells_refresh_portable(cursor, touched: set) -> None:
         for source, customer, flags, hours in cursor.fetchall():
             cells[source].append((customer, flags, hours))
         for source, members in cells.items():
-            values = [len(members)]
+            values = []
             for metric in METRICS:
-                ids = [c for c, flags, _ in members if flags & METRIC_BITS[metric]]
-                values += [len(ids), ",".join(map(str, ids[:SAMPLE]))]
+                values += _sample([c for c, flags, _ in members if flags & METRIC_BITS[metric]])
             for h in range(24):
-                ids = [c for c, _, hours in members if (hours >> h) & 1]
-                values += [len(ids), ",".join(map(str, ids[:SAMPLE]))]
+                values += _sample([c for c, _, hours in members if (hours >> h) & 1])
             updates.append((*values, product, day.isoformat(), source))
         cursor.execute(
-            "SELECT bucket, sum(reorders), sum(seconds), count(*), group_concat(customer_id) FROM partners_productreorder"
+            "SELECT bucket, sum(reorders), sum(seconds), group_concat(customer_id) FROM partners_productreorder"
             " WHERE product_id = %s AND day = %s GROUP BY bucket",
             [product, day.isoformat()],
         )
-        for bucket, n, seconds, people, ids in cursor.fetchall():
-            sample = ",".join(str(ids).split(",")[:SAMPLE])
-            reorder_cells.append((product, day.isoformat(), bucket, n, seconds, people, sample))
+        for bucket, n, seconds, ids in cursor.fetchall():
+            reorder_cells.append((product, day.isoformat(), bucket, n, seconds, *_sample([int(i) for i in str(ids).split(",")])))
     cursor.executemany(
         f"UPDATE partners_productdaystat SET {', '.join(f'{c} = %s' for c in people_columns)}"
         " WHERE product_id = %s AND day = %s AND source = %s",

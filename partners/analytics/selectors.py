@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import connection
 
 from partners.analytics.feeds import METRIC_BITS, METRICS, SOURCES
-from partners.analytics.rollup import DEVICES_DIM, REORDER_LABELS
-from partners.models import Partner, Product, ProductDayStat, RollupWatermark
+from partners.analytics.rollup import DEVICES_DIM, REORDER_LABELS, shard_feed, shards
+from partners.models import Partner, Product, RollupWatermark
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # What a partner sees of unknown barcodes: those sharing a GS1 company prefix with its products.
@@ -22,8 +22,11 @@ COMPANY_PREFIX_DIGITS = 7
 
 
 def rollup_watermark(*, feed: str) -> int:
-    """The highest source id the rollups have consumed for a feed (0 before the first run)."""
-    return RollupWatermark.objects.filter(feed=feed).values_list("last_id", flat=True).first() or 0
+    """The highest source id the rollups have consumed for a feed in every shard (0 before the
+    first run of each)."""
+    names = [shard_feed(feed, shard) for shard in range(shards())]
+    found = list(RollupWatermark.objects.filter(feed__in=names).values_list("last_id", flat=True))
+    return min(found) if len(found) == len(names) else 0
 
 
 def privacy_threshold() -> int:
@@ -95,8 +98,8 @@ _PER_METRIC = ", ".join(f"sum(CASE WHEN (f & {METRIC_BITS[m]}) <> 0 THEN 1 ELSE 
 
 def _people(scope: Scope, group: str | None) -> list[tuple]:
     """Per group (a column of the membership table, or None for one row): distinct customers,
-    then distinct customers per metric -- a scan of the membership table (SQLite, and a
-    threshold above what the cells' samples can decide)."""
+    then distinct customers per metric -- a scan of the membership table (SQLite only: PostgreSQL
+    counts distinct customers in the bit sets and keeps no membership rows)."""
     where, params = _where(scope)
     if group is None:
         return _rows(
@@ -119,10 +122,11 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, table: str = _
     """Distinct customers per (group, key), exact up to the privacy threshold: {(g, key): n}
     where n >= threshold means "at least the threshold" and a smaller n is exact.
 
-    `keys` are (key, count column, sample column) of the cells. A group whose largest cell has
-    the threshold of customers is decided by that cell. Otherwise every cell of the group holds
-    fewer customers than the threshold, so its sample (up to SAMPLE_SIZE ids) is all of them and
-    the union of the samples is the exact set -- read only from the cells that have any."""
+    `keys` are (key, count column, sample column) of the cells; a cell's count is its sample's
+    size, its exact number of customers up to SAMPLE_SIZE. A group whose largest cell has the
+    threshold of customers is decided by that cell. Otherwise every cell of the group holds fewer
+    customers than the threshold (at most SAMPLE_SIZE: partners.checks), so its sample is all of
+    them and the union of the samples is the exact set -- read only from the cells that have any."""
     where, params = _where(scope)
     g = group or "0"
     maxes = ", ".join(f"max({count})" for _, count, _ in keys)
@@ -159,23 +163,12 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, table: str = _
     return result, sums_by_group
 
 
-def _samples_decide() -> bool:
-    """The cells' samples decide the threshold when a cell below it fits in a sample."""
-    return privacy_threshold() - 1 <= ProductDayStat.SAMPLE_SIZE
-
-
 _METRIC_KEYS = [(m, f"people_{m}", f"s_{m}") for m in METRICS]
 
 
-def _per_metric(scope: Scope, group: str | None, legacy_group: str | None) -> tuple[dict, dict]:
+def _per_metric(scope: Scope, group: str | None) -> tuple[dict, dict]:
     """({group value: metric sums}, {group value: [distinct customers per metric]}), the
     distinct counts exact below the threshold; one pass over the cells."""
-    if not _samples_decide():
-        where, params = _where(scope)
-        g, grouped = (group, f" GROUP BY {group}") if group else ("0", "")
-        sums = {row[0]: row[1:] for row in _rows(f"SELECT {g}, {_METRIC_SUMS} FROM {_DAYS} WHERE {where}{grouped}", params)}
-        people = {(row[0] if legacy_group else 0): list(row[2:] if legacy_group else row[1:]) for row in _people(scope, legacy_group)}
-        return sums, people
     found, sums = _cells(scope, group, _METRIC_KEYS, sums=_METRIC_SUMS)
     return sums, {gv: [found.get((gv, m), 0) for m in METRICS] for gv in sums}
 
@@ -246,7 +239,7 @@ def _customers(scope: Scope, by: str | None) -> dict:
 def totals(*, scope: Scope) -> dict:
     """Each metric over the range, distinct customers, active devices."""
     where, params = _where(scope)
-    found_sums, found_people = _per_metric(scope, None, None)
+    found_sums, found_people = _per_metric(scope, None)
     sums = found_sums.get(0, (0,) * len(METRICS))
     per_metric = found_people.get(0, [0] * len(METRICS))
     customers = _customers(scope, None).get(0, 0)
@@ -263,7 +256,7 @@ def totals(*, scope: Scope) -> dict:
 
 def daily(*, scope: Scope) -> list[dict]:
     """One row per day of the range (days without activity included, as zeros)."""
-    found_sums, found_people = _per_metric(scope, "day", "day")
+    found_sums, found_people = _per_metric(scope, "day")
     sums = {_day(k): v for k, v in found_sums.items()}
     people = {_day(k): v for k, v in found_people.items()}
     rows = []
@@ -285,34 +278,15 @@ def _weekday_sql(column: str) -> str:
     return f"((CAST(strftime('%%w', {column}) AS integer) + 6) %% 7 + 1)"
 
 
-def _or_hours() -> str:
-    if connection.vendor == "postgresql":
-        return "bit_or(hours)"
-    return " + ".join(f"max(hours & {1 << h})" for h in range(24))
-
-
 _HOUR_KEYS = [(h, f"ph{h:02d}", f"sh{h:02d}") for h in range(24)]
 
 
 def heatmap(*, scope: Scope) -> list[dict]:
     """Presses by weekday x hour (the customer's local time): 7 rows of 24 cells."""
-    where, params = _where(scope)
     weekday = _weekday_sql("day")
     hour_sums = ", ".join(f"sum(h{h:02d})" for h in range(24))
-    if _samples_decide():
-        found, sums = _cells(scope, weekday, _HOUR_KEYS, sums=hour_sums)
-        people = {(int(wd), hour): n for (wd, hour), n in found.items()}
-    else:
-        sums = {row[0]: row[1:] for row in _rows(f"SELECT {weekday}, {hour_sums} FROM {_DAYS} WHERE {where} GROUP BY 1", params)}
-        bits = ", ".join(f"sum((hours >> {h}) & 1)" for h in range(24))
-        people = {}
-        for wd, *counts in _rows(
-            f"SELECT wd, {bits} FROM (SELECT {weekday} AS wd, customer_id, {_or_hours()} AS hours"
-            f" FROM partners_productdaycustomer WHERE {where} AND hours <> 0 GROUP BY 1, customer_id) c GROUP BY wd",
-            params,
-        ):
-            for hour, n in enumerate(counts):
-                people[(int(wd), hour)] = int(n or 0)
+    found, sums = _cells(scope, weekday, _HOUR_KEYS, sums=hour_sums)
+    people = {(int(wd), hour): n for (wd, hour), n in found.items()}
     presses = {(int(wd), hour): int(n or 0) for wd, counts in sums.items() for hour, n in enumerate(counts)}
     rows = []
     for wd in range(1, 8):
@@ -325,7 +299,7 @@ def heatmap(*, scope: Scope) -> list[dict]:
 
 
 def by_source(*, scope: Scope) -> list[dict]:
-    sums, people = _per_metric(scope, "source", "source")
+    sums, people = _per_metric(scope, "source")
     customers = _customers(scope, "source")
     rows = []
     for source in [s for s in SOURCES if s in sums] + sorted(set(sums) - set(SOURCES)):
@@ -341,7 +315,7 @@ def by_source(*, scope: Scope) -> list[dict]:
 
 def by_product(*, scope: Scope) -> list[dict]:
     """The scope's products with their figures over the range (products with no activity too)."""
-    sums, people = _per_metric(scope, "product_id", "product_id")
+    sums, people = _per_metric(scope, "product_id")
     customers = _customers(scope, "product_id")
     products = Product.objects.filter(pk__in=scope.product_ids).order_by("name").values("pk", "sku", "name", "gtin")
     rows = []
@@ -363,15 +337,9 @@ def reorders(*, scope: Scope) -> dict:
     cells = "partners_productreordercell"
     found = {bucket: int(n) for bucket, n in _rows(f"SELECT bucket, sum(reorders) FROM {cells} WHERE {where} GROUP BY bucket", params)}
     n, seconds = _rows(f"SELECT COALESCE(sum(reorders), 0), COALESCE(sum(seconds), 0) FROM {cells} WHERE {where}", params)[0]
-    if _samples_decide():
-        keys = [("people", "people", "s_people")]
-        per_bucket = {bucket: c for (bucket, _), c in _certified(scope, "bucket", keys, table=cells).items()}
-        people = _certified(scope, None, keys, table=cells).get((0, "people"), 0)
-    else:
-        per_bucket = dict(
-            _rows(f"SELECT bucket, count(DISTINCT customer_id) FROM partners_productreorder WHERE {where} GROUP BY bucket", params)
-        )
-        people = _rows(f"SELECT count(DISTINCT customer_id) FROM partners_productreorder WHERE {where}", params)[0][0]
+    keys = [("people", "people", "s_people")]
+    per_bucket = {bucket: c for (bucket, _), c in _certified(scope, "bucket", keys, table=cells).items()}
+    people = _certified(scope, None, keys, table=cells).get((0, "people"), 0)
     buckets = []
     for i, label in enumerate(REORDER_LABELS):
         count = found.get(i, 0)
@@ -400,9 +368,17 @@ def unmet_demand(*, partner: Partner | None, start: date, end: date, limit: int 
         )
         if not prefixes:
             return []
-        where += " AND kind = 'scan' AND (" + " OR ".join(["substr(gtin, 1, %s) = %s"] * len(prefixes)) + ")"
+        # Barcodes are digits, so those starting with a prefix are a range of the (gtin, day) index.
+        ranges = []
         for prefix in prefixes:
-            params += [COMPANY_PREFIX_DIGITS, prefix]
+            following = str(int(prefix) + 1)
+            if len(following) == len(prefix):
+                ranges.append("(gtin >= %s AND gtin < %s AND substr(gtin, 1, %s) = %s)")
+                params += [prefix, following, COMPANY_PREFIX_DIGITS, prefix]
+            else:
+                ranges.append("(gtin >= %s AND substr(gtin, 1, %s) = %s)")
+                params += [prefix, COMPANY_PREFIX_DIGITS, prefix]
+        where += " AND kind = 'scan' AND (" + " OR ".join(ranges) + ")"
     rows = _rows(
         f"SELECT kind, gtin, sum(requests), count(DISTINCT customer_id) FROM partners_unmetdemand WHERE {where}"
         f" GROUP BY kind, gtin HAVING count(DISTINCT customer_id) >= %s ORDER BY 3 DESC, 2 LIMIT %s",

@@ -23,7 +23,9 @@ def _local(at, customer_id, zones):
     return local.date(), local.hour
 
 
-def recount() -> dict:
+def recount(*, raw: bool = False) -> dict:
+    """The rollup tables as they should be. raw: also the per-customer tables PostgreSQL does
+    without (members: {(product, day, customer, source): (flags, hour bits)})."""
     zones = {z.user_id: ZoneInfo(z.time_zone) for z in CustomerTimeZone.objects.all()}
     by_gtin = dict(Product.objects.values_list("gtin", "pk"))
     facts = []  # (at, id_key, customer, product, device, source, metric, unmet_kind, gtin)
@@ -100,16 +102,7 @@ def recount() -> dict:
         for metric, n in counts.items():
             cell[metric] += n
         cell[f"h{hour:02d}"] += counts.get("presses", 0)
-    people = defaultdict(lambda: defaultdict(set))  # cell -> key -> customers
-    for (product, day, customer, source), (flags, hour_bits) in members.items():
-        cell = people[(product, day, source)]
-        cell["people"].add(customer)
-        for metric, bit in BITS.items():
-            if flags & bit:
-                cell[metric].add(customer)
-        for h in range(24):
-            if hour_bits >> h & 1:
-                cell[f"ph{h:02d}"].add(customer)
+    people = customer_sets(members)
     reorder_cells = defaultdict(lambda: [0, 0, set()])
     for (product, day, customer, bucket), (n, seconds) in reorders.items():
         cell = reorder_cells[(product, day, bucket)]
@@ -118,17 +111,21 @@ def recount() -> dict:
         cell[2].add(customer)
     result = {
         "days": {k: {c: v.get(c, 0) for c in DAY_COLUMNS} for k, v in days.items()},
-        "people": {k: {key: len(v.get(key, ())) for key in PEOPLE_KEYS} for k, v in people.items()},
-        "samples": {(*cell, key): True for cell, sets in people.items() for key, ids in sets.items() if ids and key != "people"},
+        "people": {k: {key: min(len(v.get(key, ())), SAMPLE) for key in PEOPLE_KEYS} for k, v in people.items()},
+        "samples": {(*cell, key): SampleOf(ids) for cell, sets in people.items() for key, ids in sets.items() if ids},
         "members": {k: tuple(v) for k, v in members.items()},
         "devices": {k: min(v) for k, v in devices.items()},
         "reorders": {k: tuple(v) for k, v in reorders.items()},
-        "reorder_cells": {k: (n, seconds, len(ids), True) for k, (n, seconds, ids) in reorder_cells.items()},
+        "reorder_cells": {k: (n, seconds, min(len(ids), SAMPLE), SampleOf(ids)) for k, (n, seconds, ids) in reorder_cells.items()},
         "unmet": dict(unmet),
     }
+    if raw:
+        return result
     if connection.vendor == "postgresql":
-        # Active devices are kept in the bit sets only (no ProductDayDevice rows on PostgreSQL).
-        del result["devices"]
+        # Active devices and distinct customers are kept in the bit sets only, and the cells'
+        # samples are merged batch by batch: no membership rows on PostgreSQL.
+        for key in ("devices", "members", "reorders"):
+            del result[key]
         bits = defaultdict(set)
         for product, day, customer, source in members:
             for dim in ("", source):
@@ -143,39 +140,57 @@ def recount() -> dict:
     return result
 
 
+def customer_sets(members: dict) -> dict:
+    """{(product, day, source): {metric or "phHH": the cell's customers}} from membership rows
+    {(product, day, customer, source): (flags, hour bits)}."""
+    people = defaultdict(lambda: defaultdict(set))
+    for (product, day, customer, source), (flags, hour_bits) in members.items():
+        cell = people[(product, day, source)]
+        for metric, bit in BITS.items():
+            if flags & bit:
+                cell[metric].add(customer)
+        for h in range(24):
+            if hour_bits >> h & 1:
+                cell[f"ph{h:02d}"].add(customer)
+    return people
+
+
 DAY_COLUMNS = (*BITS, *(f"h{h:02d}" for h in range(24)))
-PEOPLE_KEYS = ("people", *BITS, *(f"ph{h:02d}" for h in range(24)))
+PEOPLE_KEYS = (*BITS, *(f"ph{h:02d}" for h in range(24)))
 
 
-def _sample_ok(sample: str, members: set, count: int) -> bool:
-    """A cell's sample: distinct members of the cell, all of them when they fit."""
-    ids = [int(i) for i in sample.split(",") if i]
-    return len(ids) == len(set(ids)) == min(count, SAMPLE) and set(ids) <= members
+class SampleOf:
+    """Equal to a cell's sample (a list of ids) when it is distinct customers of the cell, all of
+    them when they fit in SAMPLE, else SAMPLE of them -- which ones is the rollup's choice."""
+
+    def __init__(self, members: set):
+        self.members = set(members)
+
+    def __eq__(self, sample) -> bool:
+        return (
+            isinstance(sample, list)
+            and len(sample) == len(set(sample)) == min(len(self.members), SAMPLE)
+            and set(sample) <= self.members
+        )
+
+    def __repr__(self) -> str:
+        return f"SampleOf({sorted(self.members)})"
+
+
+def _ids(sample: str) -> list[int]:
+    return [int(i) for i in sample.split(",") if i]
 
 
 def rolled_up() -> dict:
     from partners.models import ProductDayCustomer, ProductDayDevice, ProductDayStat, ProductReorder, ProductReorderCell, UnmetDemand
 
-    members = defaultdict(lambda: defaultdict(set))  # from the rolled-up membership, to check the samples
-    for r in ProductDayCustomer.objects.all():
-        cell = members[(r.product_id, r.day, r.source)]
-        for metric, bit in BITS.items():
-            if r.flags & bit:
-                cell[metric].add(r.customer_id)
-        for h in range(24):
-            if r.hours >> h & 1:
-                cell[f"ph{h:02d}"].add(r.customer_id)
     samples = {}
     for r in ProductDayStat.objects.all():
         cell = (r.product_id, r.day, r.source)
-        for key in PEOPLE_KEYS[1:]:
-            count = getattr(r, f"people_{key}" if key in BITS else key)
+        for key in PEOPLE_KEYS:
             sample = getattr(r, f"s_{key}" if key in BITS else f"s{key[1:]}")
-            if count or sample:
-                samples[(*cell, key)] = _sample_ok(sample, members[cell][key], count)
-    by_cell = defaultdict(set)
-    for r in ProductReorder.objects.all():
-        by_cell[(r.product_id, r.day, r.bucket)].add(r.customer_id)
+            if sample:
+                samples[(*cell, key)] = _ids(sample)
     result = {
         "days": {(r.product_id, r.day, r.source): {c: getattr(r, c) for c in DAY_COLUMNS} for r in ProductDayStat.objects.all()},
         "people": {
@@ -184,13 +199,7 @@ def rolled_up() -> dict:
         },
         "samples": samples,
         "reorder_cells": {
-            (r.product_id, r.day, r.bucket): (
-                r.reorders,
-                r.seconds,
-                r.people,
-                _sample_ok(r.s_people, by_cell[(r.product_id, r.day, r.bucket)], r.people),
-            )
-            for r in ProductReorderCell.objects.all()
+            (r.product_id, r.day, r.bucket): (r.reorders, r.seconds, r.people, _ids(r.s_people)) for r in ProductReorderCell.objects.all()
         },
         "members": {(r.product_id, r.day, r.customer_id, r.source): (r.flags, r.hours) for r in ProductDayCustomer.objects.all()},
         "devices": {(r.product_id, r.day, r.device_id): r.customer_id for r in ProductDayDevice.objects.all()},
@@ -198,7 +207,8 @@ def rolled_up() -> dict:
         "unmet": {(r.day, r.kind, r.gtin, r.customer_id): r.requests for r in UnmetDemand.objects.all()},
     }
     if connection.vendor == "postgresql":
-        assert not result.pop("devices"), "PostgreSQL keeps active devices in the bit sets only"
+        for key in ("devices", "members", "reorders"):
+            assert not result.pop(key), f"PostgreSQL keeps no {key} rows"
         bits = defaultdict(set)
         with connection.cursor() as cursor:
             cursor.execute("SELECT product_id, dim, span, day, chunk, bits::text FROM partners_productbits")

@@ -1,7 +1,8 @@
 """The cells' certificates and bit sets give the same privacy decisions and the same exact
-distinct counts as a scan of the membership table, over any range and product set."""
+distinct counts as a brute-force recount of who did what, over any range and product set."""
 
 import random
+from collections import defaultdict
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from partners.analytics.feeds import METRICS
 from partners.analytics.rollup import analytics_rollup_run
 from partners.analytics.selectors import Scope
 from tests.factories import PartnerFactory, ProductFactory, UserFactory
+from tests.partners.recount import BITS, recount
 
 pytestmark = pytest.mark.django_db
 
@@ -37,8 +39,23 @@ def _ranges(last):
         yield start, min(last, start + timedelta(days=rng.randrange(60)))
 
 
-def test_certified_decisions_and_bit_set_counts_equal_the_membership_scan(history, settings):
+def _truth(members: dict, scope: Scope, group: str | None) -> tuple[dict, dict]:
+    """({group value: [distinct customers per metric]}, {group value: distinct customers}) over
+    the scope, counted from the recount's membership."""
+    per_metric, anyone = defaultdict(lambda: [set() for _ in METRICS]), defaultdict(set)
+    for (product, day, customer, source), (flags, _hours) in members.items():
+        if product in scope.product_ids and scope.start <= day <= scope.end:
+            g = {None: 0, "day": day, "source": source, "product_id": product}[group]
+            anyone[g].add(customer)
+            for i, metric in enumerate(METRICS):
+                if flags & BITS[metric]:
+                    per_metric[g][i].add(customer)
+    return {g: [len(c) for c in sets] for g, sets in per_metric.items()}, {g: len(c) for g, c in anyone.items()}
+
+
+def test_certified_decisions_and_bit_set_counts_equal_a_brute_force_recount(history, settings):
     partner, products, last = history
+    members = recount(raw=True)["members"]
     threshold = selectors.privacy_threshold()
     clip = lambda n: min(int(n or 0), threshold)  # at or above the threshold only "enough" is certified
     checked = 0
@@ -46,14 +63,12 @@ def test_certified_decisions_and_bit_set_counts_equal_the_membership_scan(histor
         for ids in ((products[0].pk,), tuple(p.pk for p in products)):
             scope = Scope(partner=partner, product_ids=ids, start=start, end=end)
             for group in (None, "day", "source", "product_id"):
-                truth = {
-                    (row[0] if group else 0): [clip(n) for n in (row[2:] if group else row[1:])] for row in selectors._people(scope, group)
-                }
-                got = {g: [clip(n) for n in v] for g, v in selectors._per_metric(scope, group, group)[1].items()}
+                truth = {g: [clip(n) for n in v] for g, v in _truth(members, scope, group)[0].items()}
+                got = {g: [clip(n) for n in v] for g, v in selectors._per_metric(scope, group)[1].items()}
                 assert {g: v for g, v in got.items() if any(v)} == {g: v for g, v in truth.items() if any(v)}
                 checked += 1
             for by in (None, "source", "product_id"):
-                truth = {(row[0] if by else 0): int(row[1] if by else row[0]) for row in selectors._people(scope, by)}
+                truth = _truth(members, scope, by)[1]
                 assert {k: v for k, v in selectors._customers(scope, by).items() if v} == {k: v for k, v in truth.items() if v}
     assert checked > 50
     assert len(METRICS) == 7
@@ -65,6 +80,6 @@ def test_a_figure_over_small_cells_is_shown_when_together_they_reach_the_thresho
     scope = Scope(partner=partner, product_ids=tuple(p.pk for p in products), start=last - timedelta(days=74), end=last)
     # the union of the samples decides: pick a metric whose every cell is below the threshold
     cells = selectors._certified(scope, None, selectors._METRIC_KEYS)
-    truth = selectors._people(scope, None)[0][1:]
+    truth = _truth(recount(raw=True)["members"], scope, None)[0][0]
     for i, metric in enumerate(METRICS):
         assert min(cells[(0, metric)], threshold) == min(truth[i], threshold)

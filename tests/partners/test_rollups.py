@@ -1,6 +1,8 @@
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.db.models import Q
 from django.utils import timezone
 
 from devices.demo_history import history_generate
@@ -9,7 +11,7 @@ from devices.services import device_events_prune
 from orders.models import OrderEvent
 from partners.analytics.rollup import analytics_rollup_run
 from partners.analytics.selectors import rollup_watermark
-from partners.models import CustomerTimeZone, ProductDayStat
+from partners.models import CustomerTimeZone, ProductDayStat, RollupWatermark
 from tests.factories import PartnerFactory, ProductFactory, UserFactory
 from tests.partners.recount import recount, rolled_up
 
@@ -157,3 +159,148 @@ def test_the_bit_set_spans_of_a_range_cover_each_of_its_days_exactly_once():
     # a month-aligned year reads months, and a 28-day range mostly weeks
     assert {span for span, _, _ in span_pieces(date(2026, 1, 1), date(2026, 12, 31))} == {"m"}
     assert ("w", date(2026, 11, 2), date(2026, 11, 23)) in span_pieces(date(2026, 11, 1), date(2026, 11, 29))
+
+
+def test_a_cells_sample_gathers_its_customers_across_batches(shoppers):
+    from django.db import connection
+
+    customers, products = shoppers
+    if connection.vendor == "postgresql":  # ids far above the watermark: batches start at the first one there is
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT setval(pg_get_serial_sequence('devices_deviceevent', 'id'), nextval(pg_get_serial_sequence('devices_deviceevent', 'id')) + 100000)")
+    # given: one product, so its cells hold several customers, rolled up a few facts at a time
+    _generate(customers, products[:1], end=timezone.now(), days=4, seed=8)
+    report = analytics_rollup_run(now=timezone.now() + LATER, batch=3)
+    rolled = rolled_up()
+    # then: cells with more than one customer exist, and their samples hold all of them
+    assert any(len(sample) > 1 for sample in rolled["samples"].values())
+    assert rolled == recount()
+    assert report.batches < 200
+
+
+@pytest.mark.parametrize(
+    ("cell", "batch", "after"),
+    [
+        ((4, "1,2,3,4"), (1, "4"), (4, "1,2,3,4")),  # a customer already there
+        ((4, "1,2,3,4"), (2, "6,5"), (5, "1,2,3,4,5")),  # reaches the sample's size
+        ((5, "1,2,3,4,5"), (1, "9"), (5, "1,2,3,4,5")),  # a full sample stays
+        ((0, ""), (2, "8,7"), (2, "8,7")),  # an empty cell takes the batch's
+        ((3, "1,2,3"), (0, ""), (3, "1,2,3")),  # nothing new
+    ],
+)
+def test_a_batch_merges_its_customers_into_a_cells_sample(db, cell, batch, after):
+    from django.db import connection
+
+    from partners.analytics.rollup import _merged
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL merge is PostgreSQL's")
+    product = ProductFactory()
+    upsert = (
+        "INSERT INTO partners_productdaystat AS s (product_id, day, source, people_presses, s_presses) VALUES (%s, %s, 'button', %s, %s)"
+        f" ON CONFLICT (product_id, day, source) DO UPDATE SET {_merged('people_presses', 's_presses')}"
+    )
+    day = timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute(upsert, [product.pk, day, *cell])
+        cursor.execute(upsert, [product.pk, day, *batch])
+    stat = ProductDayStat.objects.get(product=product, day=day, source="button")
+    assert (stat.people_presses, stat.s_presses) == after
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "merged"),
+    [("3,1", "2,1,9", "1,2,3,9"), ("", "7", "7"), ("4", "", "4"), ("", "", ""), ("1,2,3,4", "9,8,7,6,5", "1,2,3,4,5")],
+)
+def test_two_samples_merge_into_the_smallest_distinct_ids(db, a, b, merged):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("partners_sample_merge is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT partners_sample_merge(%s, %s, 5)", [a, b])
+        assert cursor.fetchone()[0] == merged
+
+
+def test_a_privacy_threshold_the_samples_cannot_decide_is_refused(settings):
+    from partners.checks import privacy_threshold_check
+
+    for threshold in (1, 5):
+        settings.DASH_PRIVACY_MIN_CUSTOMERS = threshold
+        assert privacy_threshold_check(None) == []
+    for threshold in (0, 6):
+        settings.DASH_PRIVACY_MIN_CUSTOMERS = threshold
+        assert [e.id for e in privacy_threshold_check(None)] == ["partners.E001"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_shards_roll_up_in_parallel_on_connections_of_their_own(shoppers):
+    from django.db import connection
+
+    from partners.analytics.rollup import shard_feed, shards
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite rolls up in one shard")
+    with connection.cursor() as cursor:
+        # not a model's table, so the flush after an earlier transactional test left its rows
+        cursor.execute("TRUNCATE partners_productbits")
+    customers, products = shoppers
+    now = timezone.now()
+    _generate(customers, products, end=now - timedelta(days=2), days=10, seed=9)
+    # when: two runs at once (outside a transaction, so each shard runs in a thread of its own)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(_run_and_close, now + LATER, 50) for _ in range(2)]
+        facts = sum(run.result().facts for run in runs)
+    # then: every fact counted once, by one of the runs, and every shard's watermark at the end
+    assert facts == recount_facts()
+    assert rolled_up() == recount()
+    last_event = DeviceEvent.objects.latest("pk").pk
+    for shard in range(shards()):
+        assert RollupWatermark.objects.get(feed=shard_feed("device_events", shard)).last_id == last_event
+    assert rollup_watermark(feed="device_events") == last_event
+    # and: more history, one run, the same again
+    _generate(customers, products, end=now, days=2, seed=10)
+    analytics_rollup_run(now=now + LATER)
+    assert rolled_up() == recount()
+    assert shards() == 2
+
+
+def test_the_prune_waits_for_the_slowest_shard(shoppers, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite rolls up in one shard")
+    customers, products = shoppers
+    settings.DASH_EVENT_RETENTION_HOURS = 24
+    now = timezone.now()
+    _generate(customers, products, end=now - timedelta(days=3), days=5, seed=11)
+    analytics_rollup_run(now=now + LATER)
+    ids = list(DeviceEvent.objects.order_by("pk").values_list("pk", flat=True))
+    # given: shard 1 behind shard 0 (as while it is still working through a batch)
+    behind = ids[len(ids) // 3]
+    RollupWatermark.objects.filter(feed="device_events:1").update(last_id=behind)
+    # then: the prune deletes nothing the lagging shard has not read
+    assert rollup_watermark(feed="device_events") == behind
+    device_events_prune(now=now)
+    assert not DeviceEvent.objects.filter(pk__lte=behind).exists()
+    assert DeviceEvent.objects.filter(pk__gt=behind).count() == len(ids) - ids.index(behind) - 1
+
+
+def _run_and_close(now, batch):
+    from django.db import connection
+
+    try:
+        return analytics_rollup_run(now=now, batch=batch)
+    finally:
+        connection.close()
+
+
+def recount_facts() -> int:
+    """Facts the feeds yield: device events of a customer's device (but for supply levels above
+    their threshold and unclaimed devices), and the order timeline's placed / cancelled in the
+    hold / delivered / failed entries."""
+    events = DeviceEvent.objects.exclude(outcome__in=("device_unclaimed", "recorded")).exclude(device__customer=None).count()
+    timeline = OrderEvent.objects.filter(
+        Q(from_status="") | Q(to_status__in=("delivered", "failed")) | Q(to_status="cancelled", from_status__in=("held", "needs_confirmation"))
+    ).count()
+    return events + timeline
