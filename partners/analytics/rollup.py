@@ -51,7 +51,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from partners.analytics.feeds import FACT_COLUMNS, METRIC_BITS, METRICS, FactFeed, feeds
-from partners.models import ProductDayStat
+from partners.models import ProductDayStat, RollupWatermark
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = Non
     batch = batch or settings.DASH_ANALYTICS_BATCH
     active = feeds()
     count = shards()
-    horizons = {feed.name: _safe_horizon(feed, now, count) for feed in active}
+    horizons = {feed.name: _safe_horizon(feed, now) for feed in active}
     if count == 1 or connection.in_atomic_block or not connection.get_autocommit():
         reports = [_run_shard(shard, count, active, horizons, batch) for shard in range(count)]
     else:
@@ -138,8 +138,8 @@ def _run_shard(shard: int, count: int, active: list[FactFeed], horizons: dict, b
         with transaction.atomic():
             ranges = []
             for feed in active:
-                lo = _lock_watermark(shard_feed(feed.name, shard))
-                report.watermarks[shard_feed(feed.name, shard)] = lo
+                name = shard_feed(feed.name, shard)
+                lo = report.watermarks[name] = _lock_watermark(name)
                 horizon = horizons[feed.name]
                 if horizon is not None and lo < horizon:
                     # `batch` ids from the first one there is (ids need not be dense: other
@@ -151,8 +151,9 @@ def _run_shard(shard: int, count: int, active: list[FactFeed], horizons: dict, b
             report.facts += _apply(ranges, report.steps, shard, count)
             report.batches += 1
             for feed, _lo, hi in ranges:
-                _move_watermark(shard_feed(feed.name, shard), hi)
-                report.watermarks[shard_feed(feed.name, shard)] = hi
+                name = shard_feed(feed.name, shard)
+                _move_watermark(name, hi)
+                report.watermarks[name] = hi
     return report
 
 
@@ -167,14 +168,12 @@ def _lock_watermark(name: str) -> int:
         return cursor.fetchone()[0]
 
 
-def _watermark(name: str, count: int) -> int:
-    """The lowest of the feed's shards' watermarks as they stand (no lock): a floor for the
-    horizon's walk, nothing more."""
-    with connection.cursor() as cursor:
-        names = [shard_feed(name, shard) for shard in range(count)]
-        cursor.execute(f"SELECT last_id FROM partners_rollupwatermark WHERE feed IN ({', '.join(['%s'] * count)})", names)
-        found = [row[0] for row in cursor.fetchall()]
-        return min(found) if len(found) == count else 0
+def consumed(name: str) -> int:
+    """The highest source id of a feed that every shard has consumed: the lowest of the shards'
+    watermarks as they stand (no lock), 0 until each shard has one."""
+    names = [shard_feed(name, shard) for shard in range(shards())]
+    found = list(RollupWatermark.objects.filter(feed__in=names).values_list("last_id", flat=True))
+    return min(found) if len(found) == len(names) else 0
 
 
 def _move_watermark(name: str, last_id: int) -> None:
@@ -223,7 +222,7 @@ def _next_id(feed: FactFeed, after: int) -> int:
         return cursor.fetchone()[0] or after + 1
 
 
-def _safe_horizon(feed: FactFeed, now: datetime, count: int) -> int | None:
+def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
     cutoff = now - timedelta(seconds=settings.DASH_ANALYTICS_LAG_SECONDS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -240,7 +239,7 @@ def _safe_horizon(feed: FactFeed, now: datetime, count: int) -> int | None:
         # that gives an order).
         cursor.execute(
             f"SELECT id FROM {feed.table} WHERE id > %s AND {feed.time_column} < %s ORDER BY id DESC LIMIT 1",
-            [_watermark(feed.name, count), connection.ops.adapt_datetimefield_value(cutoff)],
+            [consumed(feed.name), connection.ops.adapt_datetimefield_value(cutoff)],
         )
         found = cursor.fetchone()
         return found[0] if found else None
@@ -392,7 +391,6 @@ DEVICES_DIM = "#devices"
 _TOUCHED_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS analytics_touched (product_id bigint, day date) ON COMMIT DELETE ROWS
 """
-_TOUCH = "INSERT INTO analytics_touched SELECT DISTINCT product_id, day FROM analytics_batch WHERE product_id IS NOT NULL"
 
 
 # Rebuilding the cells from the membership rows (partners_productdaycustomer), with the samples
@@ -692,11 +690,7 @@ def _sample(ids: list[int]) -> list:
 def _cells_refresh_portable(cursor, touched: set) -> None:
     """The cells' samples (the smallest SAMPLE customer ids) and their sizes, recomputed in Python
     from the membership rows."""
-    people_columns = []
-    for metric in METRICS:
-        people_columns += [f"people_{metric}", f"s_{metric}"]
-    for h in range(24):
-        people_columns += [f"ph{h:02d}", f"sh{h:02d}"]
+    people_columns = [column for count, sample, _ in _CELL_KEYS for column in (count, sample)]
     updates, reorder_cells = [], []
     for product, day in sorted(touched):
         cursor.execute(
@@ -707,7 +701,7 @@ def _cells_refresh_portable(cursor, touched: set) -> None:
         for source, customer, flags, hours in cursor.fetchall():
             cells[source].append((customer, flags, hours))
         for source, members in cells.items():
-            values = []
+            values = []  # in _CELL_KEYS' order: the metrics, then the press hours
             for metric in METRICS:
                 values += _sample([c for c, flags, _ in members if flags & METRIC_BITS[metric]])
             for h in range(24):

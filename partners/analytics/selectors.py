@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import connection
 
 from partners.analytics.feeds import METRIC_BITS, METRICS, SOURCES
-from partners.analytics.rollup import DEVICES_DIM, REORDER_LABELS, shard_feed, shards
-from partners.models import Partner, Product, RollupWatermark
+from partners.analytics.rollup import DEVICES_DIM, REORDER_LABELS, consumed
+from partners.models import Partner, Product
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # What a partner sees of unknown barcodes: those sharing a GS1 company prefix with its products.
@@ -24,9 +24,7 @@ COMPANY_PREFIX_DIGITS = 7
 def rollup_watermark(*, feed: str) -> int:
     """The highest source id the rollups have consumed for a feed in every shard (0 before the
     first run of each)."""
-    names = [shard_feed(feed, shard) for shard in range(shards())]
-    found = list(RollupWatermark.objects.filter(feed__in=names).values_list("last_id", flat=True))
-    return min(found) if len(found) == len(names) else 0
+    return consumed(feed)
 
 
 def privacy_threshold() -> int:
