@@ -93,16 +93,20 @@ def shard_feed(name: str, shard: int) -> str:
 def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = None) -> RollupReport:
     """Consume every feed up to its safe horizon. Safe to run concurrently and repeatedly.
 
-    The shards run in threads, each on its own database connection -- unless the caller is inside
-    a transaction (or has autocommit off), whose uncommitted rows other connections could not see:
-    then they run one after the other in it."""
+    With a backlog of more than one batch the shards run in threads, each on its own database
+    connection. Otherwise -- the every-20-seconds run -- they run one after the other on the
+    caller's connection: no connections opened per run, and no second core taken from the device
+    API for a second of work. So do they inside a transaction (or with autocommit off), whose
+    uncommitted rows other connections could not see."""
     started = time.perf_counter()
     now = now or timezone.now()
     batch = batch or settings.DASH_ANALYTICS_BATCH
     active = feeds()
     count = shards()
-    horizons = {feed.name: _safe_horizon(feed, now) for feed in active}
-    if count == 1 or connection.in_atomic_block or not connection.get_autocommit():
+    floors = {feed.name: consumed(feed.name) for feed in active}
+    horizons = {feed.name: _safe_horizon(feed, now, floors[feed.name]) for feed in active}
+    backlog = max([horizons[name] - floor for name, floor in floors.items() if horizons[name] is not None], default=0)
+    if count == 1 or backlog <= batch or connection.in_atomic_block or not connection.get_autocommit():
         reports = [_run_shard(shard, count, active, horizons, batch) for shard in range(count)]
     else:
         with ThreadPoolExecutor(max_workers=count, thread_name_prefix="rollup-shard") as pool:
@@ -222,7 +226,7 @@ def _next_id(feed: FactFeed, after: int) -> int:
         return cursor.fetchone()[0] or after + 1
 
 
-def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
+def _safe_horizon(feed: FactFeed, now: datetime, floor: int) -> int | None:
     cutoff = now - timedelta(seconds=settings.DASH_ANALYTICS_LAG_SECONDS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -239,7 +243,7 @@ def _safe_horizon(feed: FactFeed, now: datetime) -> int | None:
         # that gives an order).
         cursor.execute(
             f"SELECT id FROM {feed.table} WHERE id > %s AND {feed.time_column} < %s ORDER BY id DESC LIMIT 1",
-            [consumed(feed.name), connection.ops.adapt_datetimefield_value(cutoff)],
+            [floor, connection.ops.adapt_datetimefield_value(cutoff)],
         )
         found = cursor.fetchone()
         return found[0] if found else None

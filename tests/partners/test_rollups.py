@@ -247,7 +247,9 @@ def test_the_shards_roll_up_in_parallel_on_connections_of_their_own(shoppers):
     customers, products = shoppers
     now = timezone.now()
     _generate(customers, products, end=now - timedelta(days=2), days=10, seed=9)
-    # when: two runs at once (outside a transaction, so each shard runs in a thread of its own)
+    assert DeviceEvent.objects.count() > 2 * 50  # a backlog of several batches of 50 ids
+    # when: two runs at once (outside a transaction and with a backlog, so each shard runs in a
+    # thread of its own)
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = [pool.submit(_run_and_close, now + LATER, 50) for _ in range(2)]
         facts = sum(run.result().facts for run in runs)
