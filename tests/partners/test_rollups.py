@@ -247,7 +247,7 @@ def test_the_shards_roll_up_in_parallel_on_connections_of_their_own(shoppers):
     customers, products = shoppers
     now = timezone.now()
     _generate(customers, products, end=now - timedelta(days=2), days=10, seed=9)
-    assert DeviceEvent.objects.count() > 2 * 50  # a backlog of several batches of 50 ids
+    assert DeviceEvent.objects.count() > 50  # a backlog of more than one batch of 50 ids: the shards take threads
     # when: two runs at once (outside a transaction and with a backlog, so each shard runs in a
     # thread of its own)
     with ThreadPoolExecutor(max_workers=2) as pool:
