@@ -520,17 +520,21 @@ def run(args) -> int:
             " (SELECT sum(delivered) FROM partners_productdaystat), (SELECT count(*) FROM orders_orderevent WHERE to_status = 'delivered')"
         )
         presses, press_events, placed, orders, delivered, deliveries = cursor.fetchone()
-        cursor.execute("VACUUM ANALYZE partners_productdaystat, partners_productreordercell, partners_productbits, partners_unmetdemand")
+        cursor.execute(
+            "VACUUM ANALYZE partners_productdaystat, partners_productmonthstat, partners_productreordercell,"
+            " partners_productreordermonthcell, partners_productbits, partners_unmetdemand"
+        )
         cursor.execute(
             "SELECT pg_size_pretty(pg_total_relation_size('partners_productdaystat')), (SELECT count(*) FROM partners_productdaystat),"
-            " pg_size_pretty(pg_total_relation_size('partners_productbits')), (SELECT count(*) FROM partners_productbits)"
+            " pg_size_pretty(pg_total_relation_size('partners_productbits')), (SELECT count(*) FROM partners_productbits),"
+            " pg_size_pretty(pg_total_relation_size('partners_productmonthstat')), (SELECT count(*) FROM partners_productmonthstat)"
         )
-        cell_size, cell_rows, bits_size, bits_rows = cursor.fetchone()
+        cell_size, cell_rows, bits_size, bits_rows, month_size, month_rows = cursor.fetchone()
     consistent = (presses, placed, delivered) == (press_events, orders, deliveries)
     log(
         f"check: presses {presses:,}/{press_events:,}, placed {placed:,}/{orders:,}, delivered {delivered:,}/{deliveries:,} -> {'OK' if consistent else 'MISMATCH'}"
     )
-    log(f"day cells: {cell_rows:,} rows, {cell_size}; bit sets: {bits_rows:,} rows, {bits_size}")
+    log(f"day cells: {cell_rows:,} rows, {cell_size}; month cells: {month_rows:,} rows, {month_size}; bit sets: {bits_rows:,} rows, {bits_size}")
 
     volume = {}
     with connection.cursor() as cursor:

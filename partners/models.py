@@ -111,27 +111,15 @@ def _sample():
     return models.CharField(max_length=120, blank=True, default="", db_default="")
 
 
-class ProductDayStat(models.Model):
-    """One cell per product, local day and source: additive counts of each metric and of presses
-    per local hour (h00..h23), and who the cell describes -- per metric (`s_<metric>`) and
-    pressing per hour (`sh00..sh23`) a sample of up to SAMPLE_SIZE of its distinct customer ids
+class CellColumns(models.Model):
+    """The columns of a cell (ProductDayStat, ProductMonthStat): additive counts of each metric and
+    of presses per local hour (h00..h23), and who the cell describes -- per metric (`s_<metric>`)
+    and pressing per hour (`sh00..sh23`) a sample of up to SAMPLE_SIZE of its distinct customer ids
     (comma-separated), with the sample's size beside it (`people_<metric>`, `ph00..ph23`): the
-    exact number of customers below SAMPLE_SIZE, "at least SAMPLE_SIZE" at it.
-
-    The sums add up over any range; distinct counts do not, but the cells decide the privacy
-    threshold (at most SAMPLE_SIZE, partners.checks) exactly: a figure over many cells is shown
-    when one cell already has the threshold of customers, and otherwise every cell is small
-    enough for its sample to be all of its customers, so the union of the samples is the
-    figure's exact customer set (partners.analytics.selectors). A rollup batch merges its own
-    customers into the samples of the cells it touches (PostgreSQL keeps no per-customer rows;
-    SQLite recomputes the cells from ProductDayCustomer)."""
+    exact number of customers below SAMPLE_SIZE, "at least SAMPLE_SIZE" at it."""
 
     SAMPLE_SIZE = 5
 
-    pk = models.CompositePrimaryKey("product", "day", "source")
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
-    day = models.DateField()
-    source = models.CharField(max_length=12)
     presses = _count()
     placed = _count()
     filtered = _count()
@@ -148,6 +136,41 @@ class ProductDayStat(models.Model):
         locals()[f"ph{_h:02d}"] = _count()
         locals()[f"sh{_h:02d}"] = _sample()
     del _h, _m
+
+    class Meta:
+        abstract = True
+
+
+class ProductDayStat(CellColumns):
+    """One cell per product, local day and source (the columns: CellColumns).
+
+    The sums add up over any range; distinct counts do not, but the cells decide the privacy
+    threshold (at most SAMPLE_SIZE, partners.checks) exactly: a figure over many cells is shown
+    when one cell already has the threshold of customers, and otherwise every cell is small
+    enough for its sample to be all of its customers, so the union of the samples is the
+    figure's exact customer set (partners.analytics.selectors). A rollup batch merges its own
+    customers into the samples of the cells it touches (PostgreSQL keeps no per-customer rows;
+    SQLite recomputes the cells from ProductDayCustomer)."""
+
+    pk = models.CompositePrimaryKey("product", "day", "source")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    day = models.DateField()
+    source = models.CharField(max_length=12)
+
+
+class ProductMonthStat(CellColumns):
+    """The day cells of a local month that fall on one weekday, in one cell (PostgreSQL): a year's
+    figures read about a fifth as many rows (twelve months times seven weekdays instead of 365
+    days) and the weekday x hour heatmap still adds up. Kept by the rollup batch by batch, beside
+    the day cells and in the same way (sums added, samples merged); a range reads whole months
+    here and the days at its edges from ProductDayStat. SQLite (the embedded `make run`) reads
+    the day cells only and leaves this table empty."""
+
+    pk = models.CompositePrimaryKey("product", "month", "weekday", "source")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    month = models.DateField(help_text="The month's first day.")
+    weekday = models.PositiveSmallIntegerField(help_text="ISO: 1 = Monday.")
+    source = models.CharField(max_length=12)
 
 
 class ProductDayCustomer(models.Model):
@@ -202,6 +225,20 @@ class ProductReorderCell(models.Model):
     pk = models.CompositePrimaryKey("product", "day", "bucket")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
     day = models.DateField()
+    bucket = models.PositiveSmallIntegerField()
+    reorders = _count()
+    seconds = models.BigIntegerField(default=0, db_default=0)
+    people = _count()
+    s_people = _sample()
+
+
+class ProductReorderMonthCell(models.Model):
+    """ProductReorderCell per local month (PostgreSQL; a range reads whole months here and the days
+    at its edges from the day cells)."""
+
+    pk = models.CompositePrimaryKey("product", "month", "bucket")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    month = models.DateField(help_text="The month's first day.")
     bucket = models.PositiveSmallIntegerField()
     reorders = _count()
     seconds = models.BigIntegerField(default=0, db_default=0)

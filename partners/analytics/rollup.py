@@ -30,7 +30,9 @@ Distinct customers
     hour, a sample of up to SAMPLE of its customer ids: while a cell has fewer customers the
     sample is all of them, so a batch merges its own customers into it without re-reading
     anything (no sketches: a HyperLogLog estimate could let a 4-customer cell through). Reorder
-    cells do the same. Exact distinct customers and active devices over any range come from bit
+    cells do the same. On PostgreSQL every batch also merges into month cells (ProductMonthStat:
+    product, local month, weekday, source; ProductReorderMonthCell), so that a long range reads
+    whole months instead of each of their days. Exact distinct customers and active devices over any range come from bit
     sets of ids (partners_productbits, day / week / month), which each batch ORs its new ids into.
     SQLite keeps per-customer membership rows (ProductDayCustomer, ProductDayDevice) instead.
 
@@ -327,46 +329,127 @@ _KEY_ARRAYS = ", ".join(f"(array_agg(customer_id) FILTER (WHERE {cond}))[1:{SAMP
 _KEY_SAMPLES = [_sample_of(f"m.k{i}") for i in range(len(_CELL_KEYS))]
 _KEY_VALUES = ", ".join(f"{n}, {text}" for n, text in _KEY_SAMPLES)
 _KEY_COLUMNS = ", ".join(f"{count}, {sample}" for count, sample, _ in _CELL_KEYS)
-# A batch's cells: the metric and hour sums added, the samples merged (the counts are the
-# samples' sizes: exact below SAMPLE, "at least SAMPLE" at it -- all the privacy threshold needs).
-_CELLS = f"""
-INSERT INTO partners_productdaystat AS s (product_id, day, source, {", ".join(_DAY_COLUMNS)}, {_KEY_COLUMNS})
-SELECT f.*, {_KEY_VALUES}
-FROM (SELECT product_id, day, source, {_SUMS} FROM analytics_batch WHERE product_id IS NOT NULL GROUP BY 1, 2, 3) f
-JOIN (SELECT product_id, day, source, {_KEY_ARRAYS} FROM analytics_members GROUP BY 1, 2, 3) m
-  ON m.product_id = f.product_id AND m.day = f.day AND m.source = f.source
-ORDER BY 1, 2, 3
-ON CONFLICT (product_id, day, source) DO UPDATE SET {_ADD}, {", ".join(_merged(count, sample) for count, sample, _ in _CELL_KEYS)}
+# The batch's sums per day cell, read by the day cells and, regrouped, by the month cells.
+_DAY_SUMS_TABLE = f"""
+CREATE TEMP TABLE IF NOT EXISTS analytics_daysums (
+    product_id bigint, day date, source text, {", ".join(f"{c} bigint" for c in _DAY_COLUMNS)}
+) ON COMMIT DELETE ROWS
 """
+_DAY_SUMS = f"INSERT INTO analytics_daysums SELECT product_id, day, source, {_SUMS} FROM analytics_batch WHERE product_id IS NOT NULL GROUP BY 1, 2, 3"
+
+
+# The batch's day cells' samples: up to SAMPLE customers per key (k0, k1, ... in _CELL_KEYS'
+# order), from the membership rows (one per customer); the day cells take them as they are and
+# the month cells take their union.
+_DAY_SAMPLES_TABLE = f"""
+CREATE TEMP TABLE IF NOT EXISTS analytics_daysamples (
+    product_id bigint, day date, source text, {", ".join(f"k{i} bigint[]" for i in range(len(_CELL_KEYS)))}
+) ON COMMIT DELETE ROWS
+"""
+_DAY_SAMPLES = f"INSERT INTO analytics_daysamples SELECT product_id, day, source, {_KEY_ARRAYS} FROM analytics_members GROUP BY 1, 2, 3"
+
+
+def _cells_upsert(table: str, keys: tuple[str, ...], sums: str, samples: str) -> str:
+    """A batch's cells: the metric and hour sums added, the samples merged (the counts are the
+    samples' sizes: exact below SAMPLE, "at least SAMPLE" at it -- all the privacy threshold
+    needs). `sums` and `samples` (columns k0, k1, ...) are SELECTs grouped by `keys`."""
+    key_list = ", ".join(keys)
+    joined = " AND ".join(f"m.{k} = f.{k}" for k in keys)
+    return f"""
+INSERT INTO {table} AS s ({key_list}, {", ".join(_DAY_COLUMNS)}, {_KEY_COLUMNS})
+SELECT f.*, {_KEY_VALUES}
+FROM ({sums}) f
+JOIN ({samples}) m ON {joined}
+ORDER BY {", ".join(str(i + 1) for i in range(len(keys)))}
+ON CONFLICT ({key_list}) DO UPDATE SET {_ADD}, {", ".join(_merged(count, sample) for count, sample, _ in _CELL_KEYS)}
+"""
+
+
+_CELLS = _cells_upsert(
+    "partners_productdaystat",
+    ("product_id", "day", "source"),
+    "SELECT * FROM analytics_daysums",
+    "SELECT * FROM analytics_daysamples",
+)
+# Month cells (a month's days that fall on one weekday). The sums are the day sums regrouped.
+# A key's sample is one of its day cells' full samples (SAMPLE distinct customers of the month
+# cell: all the threshold needs), and when none is full, the union of the day samples, each of
+# which is then all of its day's customers -- so the union is the month cell's exact set, a
+# customer of two of its days counted once (partners_sample_merge: the smallest SAMPLE distinct
+# ids; a lone day sample is its own union). A few ids per day cell are read instead of every
+# customer's membership row, and the merge (a function call) runs only where days must be united.
+_MONTH = "date_trunc('month', day::timestamp)::date AS month, extract(isodow FROM day)::int AS weekday"
+_MONTH_KEYS = ("product_id", "month", "weekday", "source")
+
+
+def _month_sample(k: str) -> str:
+    full = f"cardinality({k}) >= {SAMPLE}"
+    union = f"partners_sample_merge(string_agg(array_to_string({k}, ','), ','), NULL, {SAMPLE})"
+    return (
+        f"CASE WHEN bool_or({full}) THEN max({k}) FILTER (WHERE {full}) WHEN count({k}) <= 1 THEN max({k})"
+        f" ELSE string_to_array({union}, ',')::bigint[] END AS {k}"
+    )
+
+
+_MONTH_SAMPLES = f"""
+SELECT product_id, {_MONTH}, source, {", ".join(_month_sample(f"k{i}") for i in range(len(_CELL_KEYS)))}
+FROM analytics_daysamples GROUP BY 1, 2, 3, 4
+"""
+_MONTH_CELLS = _cells_upsert(
+    "partners_productmonthstat",
+    _MONTH_KEYS,
+    f"SELECT product_id, {_MONTH}, source, {', '.join(f'sum({c})' for c in _DAY_COLUMNS)} FROM analytics_daysums GROUP BY 1, 2, 3, 4",
+    _MONTH_SAMPLES,
+)
 
 _BUCKET = "CASE " + " ".join(f"WHEN gap < {b} THEN {i}" for i, b in enumerate(REORDER_BOUNDS)) + f" ELSE {len(REORDER_BOUNDS)} END"
 # Time between reorders, from the batch's orders placed (and each customer's last order before
-# the batch), summed into the reorder cells with their customers sampled as above.
-_REORDERS = f"""
-INSERT INTO partners_productreordercell AS s (product_id, day, bucket, reorders, seconds, people, s_people)
-SELECT product_id, day, bucket, n, secs, {", ".join(_sample_of("ids"))}
+# the batch): one row per product, local day, customer and bucket, summed into the reorder cells
+# (day and month) with their customers sampled as above.
+_REORDER_ROWS_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS analytics_reorders (
+    product_id bigint, day date, customer_id bigint, bucket int, n bigint, secs bigint
+) ON COMMIT DELETE ROWS
+"""
+_REORDER_ROWS = f"""
+INSERT INTO analytics_reorders
+SELECT product_id, day, customer_id, {_BUCKET} AS bucket, count(*), sum(floor(gap))::bigint
 FROM (
-    SELECT product_id, day, bucket, sum(n) AS n, sum(secs) AS secs, (array_agg(customer_id))[1:{SAMPLE}] AS ids
+    SELECT p.product_id, p.day, p.customer_id, extract(epoch FROM p.at - COALESCE(p.prev_at, lo.last_at)) AS gap
     FROM (
-        SELECT product_id, day, customer_id, {_BUCKET} AS bucket, count(*) AS n, sum(floor(gap))::bigint AS secs
-        FROM (
-            SELECT p.product_id, p.day, p.customer_id, extract(epoch FROM p.at - COALESCE(p.prev_at, lo.last_at)) AS gap
-            FROM (
-                SELECT product_id, customer_id, day, at,
-                       lag(at) OVER (PARTITION BY product_id, customer_id ORDER BY at, id) AS prev_at
-                FROM analytics_batch WHERE placed = 1 AND product_id IS NOT NULL
-            ) p
-            LEFT JOIN partners_customerlastorder lo ON lo.product_id = p.product_id AND lo.customer_id = p.customer_id
-            WHERE COALESCE(p.prev_at, lo.last_at) < p.at
-        ) g
-        GROUP BY 1, 2, 3, 4
-    ) r
-    GROUP BY 1, 2, 3
+        SELECT product_id, customer_id, day, at,
+               lag(at) OVER (PARTITION BY product_id, customer_id ORDER BY at, id) AS prev_at
+        FROM analytics_batch WHERE placed = 1 AND product_id IS NOT NULL
+    ) p
+    LEFT JOIN partners_customerlastorder lo ON lo.product_id = p.product_id AND lo.customer_id = p.customer_id
+    WHERE COALESCE(p.prev_at, lo.last_at) < p.at
+) g
+GROUP BY 1, 2, 3, 4
+"""
+
+
+def _reorders_upsert(table: str, period: str, rows: str) -> str:
+    """Reorder cells keyed by (product_id, `period`, bucket) from `rows` (one per customer)."""
+    return f"""
+INSERT INTO {table} AS s (product_id, {period}, bucket, reorders, seconds, people, s_people)
+SELECT product_id, {period}, bucket, n, secs, {", ".join(_sample_of("ids"))}
+FROM (
+    SELECT product_id, {period}, bucket, sum(n) AS n, sum(secs) AS secs, (array_agg(customer_id))[1:{SAMPLE}] AS ids
+    FROM ({rows}) r GROUP BY 1, 2, 3
 ) c
 ORDER BY 1, 2, 3
-ON CONFLICT (product_id, day, bucket) DO UPDATE
+ON CONFLICT (product_id, {period}, bucket) DO UPDATE
 SET reorders = s.reorders + EXCLUDED.reorders, seconds = s.seconds + EXCLUDED.seconds, {_merged("people", "s_people")}
 """
+
+
+_REORDERS = _reorders_upsert("partners_productreordercell", "day", "SELECT * FROM analytics_reorders")
+_REORDER_MONTHS = _reorders_upsert(
+    "partners_productreordermonthcell",
+    "month",
+    "SELECT product_id, date_trunc('month', day::timestamp)::date AS month, customer_id, bucket, sum(n) AS n, sum(secs) AS secs"
+    " FROM analytics_reorders GROUP BY 1, 2, 3, 4",
+)
 
 _LAST_ORDERS = """
 INSERT INTO partners_customerlastorder AS l (product_id, customer_id, last_at)
@@ -513,8 +596,8 @@ def _or_span_bits(span: str, unit: str) -> str:
     """The batch's new bit sets, united per week or month, OR'ed into that span's rows."""
     return f"""
 INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
-SELECT product_id, dim, '{span}', date_trunc('{unit}', day)::date, chunk, bit_or(bits) FROM analytics_newbits
-GROUP BY product_id, dim, date_trunc('{unit}', day)::date, chunk ORDER BY 1, 2, 4, 5
+SELECT product_id, dim, '{span}', date_trunc('{unit}', day::timestamp)::date, chunk, bit_or(bits) FROM analytics_newbits
+GROUP BY product_id, dim, date_trunc('{unit}', day::timestamp)::date, chunk ORDER BY 1, 2, 4, 5
 ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
 """
 
@@ -547,7 +630,7 @@ def _temp_tables(cursor, *tables: str) -> None:
 
 def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shard: int, count: int) -> int:
     with connection.cursor() as cursor:
-        _temp_tables(cursor, _BATCH_TABLE, _BATCH_MEMBERS_TABLE, _NEW_BITS_TABLE)
+        _temp_tables(cursor, _BATCH_TABLE, _BATCH_MEMBERS_TABLE, _DAY_SUMS_TABLE, _DAY_SAMPLES_TABLE, _REORDER_ROWS_TABLE, _NEW_BITS_TABLE)
         facts = 0
         timings = []
         for feed, lo, hi in ranges:
@@ -560,8 +643,13 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shar
             cursor.execute("ANALYZE analytics_batch")
             steps = (
                 ("batch_members", _BATCH_MEMBERS),
+                ("day_sums", _DAY_SUMS),
+                ("day_samples", _DAY_SAMPLES),
                 ("cells", _CELLS),
+                ("month_cells", _MONTH_CELLS),
+                ("reorder_rows", _REORDER_ROWS),
                 ("reorders", _REORDERS),
+                ("reorder_months", _REORDER_MONTHS),
                 ("last", _LAST_ORDERS),
                 ("unmet", _UNMET),
                 ("new_bits", _NEW_BITS),
@@ -574,7 +662,8 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shar
                 started = time.perf_counter()
                 cursor.execute(statement)
                 timings.append((name, time.perf_counter() - started))
-        for table in ("analytics_batch", "analytics_members", "analytics_newbits"):
+        temporary = ("analytics_batch", "analytics_members", "analytics_daysums", "analytics_daysamples", "analytics_reorders", "analytics_newbits")
+        for table in temporary:
             cursor.execute(f"TRUNCATE {table}")
     for name, seconds in timings:
         spent[name] = spent.get(name, 0.0) + seconds

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from partners.analytics.feeds import METRIC_BITS, METRICS, SOURCES
 from partners.analytics.rollup import DEVICES_DIM, REORDER_LABELS, consumed
@@ -31,12 +32,13 @@ def privacy_threshold() -> int:
     return settings.DASH_PRIVACY_MIN_CUSTOMERS
 
 
-def shown(value: int | None, customers: int) -> int | None:
+def shown(value: int | None, customers: int, threshold: int | None = None) -> int | None:
     """The figure, or None when it describes fewer than the threshold of distinct customers
-    (a figure describing nobody -- a true zero -- is shown)."""
+    (a figure describing nobody -- a true zero -- is shown). Pass `threshold` in loops: reading
+    the setting each time costs more than the rest of a year's daily table."""
     if customers == 0 and not value:
         return value
-    return value if customers >= privacy_threshold() else None
+    return value if customers >= (threshold or privacy_threshold()) else None
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,6 @@ def _day(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-_METRIC_SUMS = ", ".join(f"COALESCE(sum({m}), 0)" for m in METRICS)
-_DAYS = "partners_productdaystat"
-
-
 def _or_flags(column: str = "flags") -> str:
     """OR of a bit-set column over a group (PostgreSQL has bit_or; SQLite gets it bit by bit)."""
     if connection.vendor == "postgresql":
@@ -112,29 +110,88 @@ def _people(scope: Scope, group: str | None) -> list[tuple]:
     )
 
 
-def _certified(scope: Scope, group: str | None, keys: list[tuple], *, table: str = _DAYS) -> dict:
-    return _cells(scope, group, keys, table=table)[0]
+# The cells of each kind: one per day, and (PostgreSQL) one per local month (and weekday).
+_CELL_TABLES = {
+    "days": ("partners_productdaystat", "partners_productmonthstat"),
+    "reorders": ("partners_productreordercell", "partners_productreordermonthcell"),
+}
 
 
-def _cells(scope: Scope, group: str | None, keys: list[tuple], *, table: str = _DAYS, sums: str = "") -> tuple[dict, dict]:
+def month_pieces(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """[start, end] as the whole months inside it -- (first month's first day, last month's first
+    day), or None -- and the ranges of days outside them, each (first, last) inclusive."""
+    first = start if start.day == 1 else (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+    after = (end + timedelta(days=1)).replace(day=1)  # the first month not wholly inside
+    if first >= after:
+        return None, [(start, end)]
+    days = [(lo, hi) for lo, hi in ((start, first - timedelta(days=1)), (after, end)) if lo <= hi]
+    return (first, (after - timedelta(days=1)).replace(day=1)), days
+
+
+def latest_local_day() -> date:
+    """No fact can have a later local day yet: the furthest time zone is UTC+14 (and an hour more
+    for an application server whose clock runs ahead)."""
+    return (timezone.now() + timedelta(hours=15)).date()
+
+
+def reach(end: date) -> date:
+    """How far a range ending at `end` may read: the end of `end`'s month when no fact can fall
+    after `end` yet (that month's cells and bit sets then hold only days up to `end`, and a range
+    ending today reads its month whole instead of day by day), else `end`."""
+    if end >= latest_local_day():
+        return (end.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return end
+
+
+def _from(scope: Scope, kind: str, columns: list[str], *, by_day: bool = False) -> tuple[str, list]:
+    """The scope's cells of a kind as a subquery `c` of `columns`: the month cells for the range's
+    whole months and the day cells for the days at its edges (PostgreSQL), or the day cells for
+    every day (SQLite, or `by_day`). "weekday" is the ISO weekday of a day cell's day."""
+    days_table, months_table = _CELL_TABLES[kind]
+    day_columns = ", ".join(f"{_weekday_sql('day')} AS weekday" if c == "weekday" else c for c in columns)
+    if not scope.product_ids:
+        return f"(SELECT {day_columns} FROM {days_table} WHERE 1 = 0) c", []
+    ids = ", ".join(["%s"] * len(scope.product_ids))
+    months, days = (None, [(scope.start, scope.end)])
+    if connection.vendor == "postgresql" and not by_day:
+        months, days = month_pieces(scope.start, reach(scope.end))
+    parts, params = [], []
+    if days:
+        spans = " OR ".join(["day BETWEEN %s AND %s"] * len(days))
+        parts.append(f"SELECT {day_columns} FROM {days_table} WHERE product_id IN ({ids}) AND ({spans})")
+        params += [*scope.product_ids, *(d for span in days for d in span)]
+    if months:
+        parts.append(f"SELECT {', '.join(columns)} FROM {months_table} WHERE product_id IN ({ids}) AND month BETWEEN %s AND %s")
+        params += [*scope.product_ids, *months]
+    return "(" + " UNION ALL ".join(parts) + ") c", params
+
+
+def _certified(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "days") -> dict:
+    return _cells(scope, group, keys, kind=kind)[0]
+
+
+def _cells(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "days", sums: tuple[str, ...] = ()) -> tuple[dict, dict]:
     """Distinct customers per (group, key), exact up to the privacy threshold: {(g, key): n}
-    where n >= threshold means "at least the threshold" and a smaller n is exact.
+    where n >= threshold means "at least the threshold" and a smaller n is exact; and the sums of
+    the `sums` columns per group: {g: (sum, ...)}.
 
     `keys` are (key, count column, sample column) of the cells; a cell's count is its sample's
     size, its exact number of customers up to SAMPLE_SIZE. A group whose largest cell has the
     threshold of customers is decided by that cell. Otherwise every cell of the group holds fewer
     customers than the threshold (at most SAMPLE_SIZE: partners.checks), so its sample is all of
-    them and the union of the samples is the exact set -- read only from the cells that have any."""
-    where, params = _where(scope)
+    them and the union of the samples is the exact set -- read only from the cells that have any.
+    A month cell is a cell like a day's (its sample merged batch by batch), so a range mixes them."""
+    by_day = group == "day"
     g = group or "0"
-    maxes = ", ".join(f"max({count})" for _, count, _ in keys)
+    grouped = f" GROUP BY {g}" if group else ""
+    counts = [count for _, count, _ in keys]
+    source, params = _from(scope, kind, [*([group] if group else []), *sums, *counts], by_day=by_day)
+    aggregates = ", ".join([*(f"COALESCE(sum({c}), 0)" for c in sums), *(f"max({c})" for c in counts)])
     result, open_keys, sums_by_group = {}, defaultdict(list), {}
     threshold = privacy_threshold()
-    grouped = f" GROUP BY {g}" if group else ""
-    n_sums = sums.count("sum(")
-    for row in _rows(f"SELECT {g}, {sums + ', ' if sums else ''}{maxes} FROM {table} WHERE {where}{grouped}", params):
-        sums_by_group[row[0]] = row[1 : 1 + n_sums]
-        for (key, _, _), top in zip(keys, row[1 + n_sums :], strict=True):
+    for row in _rows(f"SELECT {g}, {aggregates} FROM {source}{grouped}", params):
+        sums_by_group[row[0]] = row[1 : 1 + len(sums)]
+        for (key, _, _), top in zip(keys, row[1 + len(sums) :], strict=True):
             top = int(top or 0)
             if top >= threshold or top == 0:
                 result[(row[0], key)] = top
@@ -144,14 +201,13 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, table: str = _
         return result, sums_by_group
     needed = [k for k in keys if any(k[0] in ks for ks in open_keys.values())]
     any_positive = " OR ".join(f"{count} > 0" for _, count, _ in needed)
-    samples = ", ".join(sample for _, _, sample in needed)
+    columns = [*([group] if group else []), *(count for _, count, _ in needed), *(sample for _, _, sample in needed)]
+    source, params = _from(scope, kind, columns, by_day=by_day)
     groups = list(open_keys)
     in_groups = "" if group is None else f" AND {group} IN ({', '.join(['%s'] * len(groups))})"
     union = defaultdict(set)
-    for row in _rows(
-        f"SELECT {g}, {samples} FROM {table} WHERE {where}{in_groups} AND ({any_positive})",
-        params + ([] if group is None else groups),
-    ):
+    samples = ", ".join(sample for _, _, sample in needed)
+    for row in _rows(f"SELECT {g}, {samples} FROM {source} WHERE ({any_positive}){in_groups}", params + ([] if group is None else groups)):
         for (key, _, _), sample in zip(needed, row[1:], strict=True):
             if sample and key in open_keys.get(row[0], ()):
                 union[(row[0], key)].update(sample.split(","))
@@ -167,7 +223,7 @@ _METRIC_KEYS = [(m, f"people_{m}", f"s_{m}") for m in METRICS]
 def _per_metric(scope: Scope, group: str | None) -> tuple[dict, dict]:
     """({group value: metric sums}, {group value: [distinct customers per metric]}), the
     distinct counts exact below the threshold; one pass over the cells."""
-    found, sums = _cells(scope, group, _METRIC_KEYS, sums=_METRIC_SUMS)
+    found, sums = _cells(scope, group, _METRIC_KEYS, sums=METRICS)
     return sums, {gv: [found.get((gv, m), 0) for m in METRICS] for gv in sums}
 
 
@@ -213,7 +269,7 @@ def _distinct(scope: Scope, *, dims: tuple[str, ...], by: str | None) -> dict:
     the bit sets of ids united per chunk and their bits counted (PostgreSQL)."""
     if not scope.product_ids:
         return {}
-    span, span_params = _spans(scope.start, scope.end)
+    span, span_params = _spans(scope.start, reach(scope.end))
     marks = ", ".join(["%s"] * len(scope.product_ids))
     dim_marks = ", ".join(["%s"] * len(dims))
     g, inner, outer = (by, f"{by}, chunk", " GROUP BY g") if by else ("0", "chunk", "")
@@ -240,10 +296,12 @@ def totals(*, scope: Scope) -> dict:
     found_sums, found_people = _per_metric(scope, None)
     sums = found_sums.get(0, (0,) * len(METRICS))
     per_metric = found_people.get(0, [0] * len(METRICS))
-    customers = _customers(scope, None).get(0, 0)
     if connection.vendor == "postgresql":
-        devices = _distinct(scope, dims=(DEVICES_DIM,), by=None).get(0, 0)
+        # customers (dim '') and devices in one pass over the bit sets
+        found = _distinct(scope, dims=("", DEVICES_DIM), by="dim")
+        customers, devices = found.get("", 0), found.get(DEVICES_DIM, 0)
     else:
+        customers = _customers(scope, None).get(0, 0)
         devices = _rows(f"SELECT count(DISTINCT device_id) FROM partners_productdaydevice WHERE {where}", params)[0][0]
     figures = {m: shown(int(sums[i]), per_metric[i] or 0) for i, m in enumerate(METRICS)}
     figures["customers"] = shown(customers, customers)
@@ -257,6 +315,7 @@ def daily(*, scope: Scope) -> list[dict]:
     found_sums, found_people = _per_metric(scope, "day")
     sums = {_day(k): v for k, v in found_sums.items()}
     people = {_day(k): v for k, v in found_people.items()}
+    threshold = privacy_threshold()
     rows = []
     for offset in range(scope.days):
         day = scope.start + timedelta(days=offset)
@@ -265,7 +324,7 @@ def daily(*, scope: Scope) -> list[dict]:
         row = {"day": day}
         for i, metric in enumerate(METRICS):
             # A day nobody touched is a true zero that describes no one.
-            row[metric] = 0 if not values[i] else shown(int(values[i]), customers[i])
+            row[metric] = 0 if not values[i] else shown(int(values[i]), customers[i], threshold)
         rows.append(row)
     return rows
 
@@ -281,17 +340,16 @@ _HOUR_KEYS = [(h, f"ph{h:02d}", f"sh{h:02d}") for h in range(24)]
 
 def heatmap(*, scope: Scope) -> list[dict]:
     """Presses by weekday x hour (the customer's local time): 7 rows of 24 cells."""
-    weekday = _weekday_sql("day")
-    hour_sums = ", ".join(f"sum(h{h:02d})" for h in range(24))
-    found, sums = _cells(scope, weekday, _HOUR_KEYS, sums=hour_sums)
+    found, sums = _cells(scope, "weekday", _HOUR_KEYS, sums=tuple(f"h{h:02d}" for h in range(24)))
     people = {(int(wd), hour): n for (wd, hour), n in found.items()}
     presses = {(int(wd), hour): int(n or 0) for wd, counts in sums.items() for hour, n in enumerate(counts)}
+    threshold = privacy_threshold()
     rows = []
     for wd in range(1, 8):
         cells = []
         for hour in range(24):
             n = presses.get((wd, hour), 0)
-            cells.append(0 if not n else shown(n, people.get((wd, hour), 0)))
+            cells.append(0 if not n else shown(n, people.get((wd, hour), 0), threshold))
         rows.append({"weekday": wd, "name": WEEKDAYS[wd - 1], "hours": cells})
     return rows
 
@@ -331,13 +389,13 @@ def by_product(*, scope: Scope) -> list[dict]:
 
 def reorders(*, scope: Scope) -> dict:
     """Time between a customer's consecutive orders of the same product: a histogram and the mean."""
-    where, params = _where(scope)
-    cells = "partners_productreordercell"
-    found = {bucket: int(n) for bucket, n in _rows(f"SELECT bucket, sum(reorders) FROM {cells} WHERE {where} GROUP BY bucket", params)}
-    n, seconds = _rows(f"SELECT COALESCE(sum(reorders), 0), COALESCE(sum(seconds), 0) FROM {cells} WHERE {where}", params)[0]
     keys = [("people", "people", "s_people")]
-    per_bucket = {bucket: c for (bucket, _), c in _certified(scope, "bucket", keys, table=cells).items()}
-    people = _certified(scope, None, keys, table=cells).get((0, "people"), 0)
+    per_bucket, sums = _cells(scope, "bucket", keys, kind="reorders", sums=("reorders", "seconds"))
+    found = {int(bucket): int(n) for bucket, (n, _) in sums.items()}
+    n = sum(found.values())
+    seconds = sum(int(secs) for _, secs in sums.values())
+    people = _certified(scope, None, keys, kind="reorders").get((0, "people"), 0) if n else 0
+    per_bucket = {int(bucket): c for (bucket, _), c in per_bucket.items()}
     buckets = []
     for i, label in enumerate(REORDER_LABELS):
         count = found.get(i, 0)

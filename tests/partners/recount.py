@@ -137,7 +137,38 @@ def recount(*, raw: bool = False) -> dict:
             bits[(product, DEVICES_DIM, "w", day - timedelta(days=day.weekday()))].add(device)
             bits[(product, DEVICES_DIM, "m", day.replace(day=1))].add(device)
         result["bits"] = dict(bits)
+        result.update(_months(result, people, reorders))
     return result
+
+
+def _month_key(product, day, *rest):
+    return (product, day.replace(day=1), *rest)
+
+
+def _months(result: dict, people: dict, reorders: dict) -> dict:
+    """The month cells (PostgreSQL): a month's day cells of one weekday, summed, with the
+    customers of the whole month cell (a customer of two of its days counts once)."""
+    months = defaultdict(lambda: dict.fromkeys(DAY_COLUMNS, 0))
+    for (product, day, source), columns in result["days"].items():
+        cell = months[_month_key(product, day, day.isoweekday(), source)]
+        for column, n in columns.items():
+            cell[column] += n
+    month_people = defaultdict(lambda: defaultdict(set))
+    for (product, day, source), sets in people.items():
+        for key, ids in sets.items():
+            month_people[_month_key(product, day, day.isoweekday(), source)][key] |= ids
+    reorder_months = defaultdict(lambda: [0, 0, set()])
+    for (product, day, customer, bucket), (n, seconds) in reorders.items():
+        cell = reorder_months[_month_key(product, day, bucket)]
+        cell[0] += n
+        cell[1] += seconds
+        cell[2].add(customer)
+    return {
+        "months": dict(months),
+        "month_people": {k: {key: min(len(v.get(key, ())), SAMPLE) for key in PEOPLE_KEYS} for k, v in month_people.items()},
+        "month_samples": {(*cell, key): SampleOf(ids) for cell, sets in month_people.items() for key, ids in sets.items() if ids},
+        "reorder_months": {k: (n, seconds, min(len(ids), SAMPLE), SampleOf(ids)) for k, (n, seconds, ids) in reorder_months.items()},
+    }
 
 
 def customer_sets(members: dict) -> dict:
@@ -217,4 +248,28 @@ def rolled_up() -> dict:
                 if ids:
                     bits[(product, dim, span, day)] |= ids
         result["bits"] = dict(bits)
+        result.update(_rolled_up_months())
     return result
+
+
+def _rolled_up_months() -> dict:
+    from partners.models import ProductMonthStat, ProductReorderMonthCell
+
+    months, people, samples = {}, {}, {}
+    for r in ProductMonthStat.objects.all():
+        cell = (r.product_id, r.month, r.weekday, r.source)
+        months[cell] = {c: getattr(r, c) for c in DAY_COLUMNS}
+        people[cell] = {k: getattr(r, f"people_{k}" if k in BITS else k) for k in PEOPLE_KEYS}
+        for key in PEOPLE_KEYS:
+            sample = getattr(r, f"s_{key}" if key in BITS else f"s{key[1:]}")
+            if sample:
+                samples[(*cell, key)] = _ids(sample)
+    return {
+        "months": months,
+        "month_people": people,
+        "month_samples": samples,
+        "reorder_months": {
+            (r.product_id, r.month, r.bucket): (r.reorders, r.seconds, r.people, _ids(r.s_people))
+            for r in ProductReorderMonthCell.objects.all()
+        },
+    }

@@ -34,6 +34,8 @@ def _ranges(last):
     rng = random.Random(3)
     yield last - timedelta(days=74), last  # whole months inside, and days at both edges
     yield last, last
+    # ending after the latest local day any fact can have: its month is read whole (selectors.reach)
+    yield last - timedelta(days=40), last + timedelta(days=3)
     for _ in range(10):
         start = last - timedelta(days=rng.randrange(75))
         yield start, min(last, start + timedelta(days=rng.randrange(60)))
@@ -72,6 +74,40 @@ def test_certified_decisions_and_bit_set_counts_equal_a_brute_force_recount(hist
                 assert {k: v for k, v in selectors._customers(scope, by).items() if v} == {k: v for k, v in truth.items() if v}
     assert checked > 50
     assert len(METRICS) == 7
+
+
+def test_the_heatmap_and_the_reorders_over_month_and_day_cells_equal_a_brute_force_recount(history):
+    partner, products, last = history
+    truth = recount(raw=True)
+    threshold = selectors.privacy_threshold()
+    shown = lambda n, people: n if people >= threshold or not n else None
+    for start, end in _ranges(last):
+        scope = Scope(partner=partner, product_ids=tuple(p.pk for p in products), start=start, end=end)
+        presses, people = defaultdict(int), defaultdict(set)
+        for (product, day, source), columns in truth["days"].items():
+            if start <= day <= end:
+                for h in range(24):
+                    presses[(day.isoweekday(), h)] += columns[f"h{h:02d}"]
+        for (product, day, customer, source), (_flags, hours) in truth["members"].items():
+            if start <= day <= end:
+                for h in range(24):
+                    if hours >> h & 1:
+                        people[(day.isoweekday(), h)].add(customer)
+        expected = [[shown(presses[(wd, h)], len(people[(wd, h)])) for h in range(24)] for wd in range(1, 8)]
+        assert [row["hours"] for row in selectors.heatmap(scope=scope)] == expected, (start, end)
+
+        reorders, seconds, buckets, who, per_bucket = 0, 0, defaultdict(int), set(), defaultdict(set)
+        for (product, day, customer, bucket), (n, secs) in truth["reorders"].items():
+            if start <= day <= end:
+                reorders, seconds = reorders + n, seconds + secs
+                buckets[bucket] += n
+                who.add(customer)
+                per_bucket[bucket].add(customer)
+        got = selectors.reorders(scope=scope)
+        assert got["reorders"] == shown(reorders, len(who)), (start, end)
+        assert [b["reorders"] for b in got["buckets"]] == [shown(buckets[i], len(per_bucket[i])) for i in range(len(got["buckets"]))]
+        if reorders and len(who) >= threshold:
+            assert got["mean_days"] == round(seconds / reorders / 86400, 1)
 
 
 def test_a_figure_over_small_cells_is_shown_when_together_they_reach_the_threshold(history):

@@ -161,6 +161,31 @@ def test_the_bit_set_spans_of_a_range_cover_each_of_its_days_exactly_once():
     assert ("w", date(2026, 11, 2), date(2026, 11, 23)) in span_pieces(date(2026, 11, 1), date(2026, 11, 29))
 
 
+def test_the_month_cells_and_edge_days_of_a_range_cover_each_of_its_days_exactly_once():
+    from datetime import date
+
+    from partners.analytics.selectors import month_pieces
+
+    origin = date(2025, 12, 20)
+    for offset in range(0, 80, 3):
+        for length in (1, 2, 12, 28, 31, 45, 62, 100, 366):
+            start = origin + timedelta(days=offset)
+            end = start + timedelta(days=length - 1)
+            months, days = month_pieces(start, end)
+            covered = [lo + timedelta(days=i) for lo, hi in days for i in range((hi - lo).days + 1)]
+            if months:
+                first, last = months
+                assert first.day == last.day == 1 and first <= last
+                month = first
+                while month <= last:
+                    following = (month + timedelta(days=32)).replace(day=1)
+                    covered += [month + timedelta(days=i) for i in range((following - month).days)]
+                    month = following
+            assert sorted(covered) == [start + timedelta(days=i) for i in range(length)], (start, end, months, days)
+    assert month_pieces(date(2026, 1, 1), date(2026, 12, 31)) == ((date(2026, 1, 1), date(2026, 12, 1)), [])
+    assert month_pieces(date(2026, 11, 2), date(2026, 11, 29)) == (None, [(date(2026, 11, 2), date(2026, 11, 29))])
+
+
 def test_a_cells_sample_gathers_its_customers_across_batches(shoppers):
     from django.db import connection
 
@@ -306,3 +331,32 @@ def recount_facts() -> int:
         Q(from_status="") | Q(to_status__in=("delivered", "failed")) | Q(to_status="cancelled", from_status__in=("held", "needs_confirmation"))
     ).count()
     return events + timeline
+
+
+def test_a_range_reads_its_last_month_whole_only_when_no_fact_can_fall_after_its_end():
+    from partners.analytics.selectors import latest_local_day, reach
+
+    latest = latest_local_day()
+    assert latest >= timezone.now().date()  # UTC+14 is ahead of every server's day
+    assert reach(latest - timedelta(days=1)) == latest - timedelta(days=1)
+    following = (latest.replace(day=1) + timedelta(days=32)).replace(day=1)
+    assert reach(latest) == following - timedelta(days=1)
+
+
+def test_the_migration_fills_the_month_cells_from_the_day_cells_as_the_rollup_would(shoppers):
+    import importlib
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    customers, products = shoppers
+    _generate(customers, products, end=timezone.now(), days=45, seed=4)
+    analytics_rollup_run(now=timezone.now() + LATER, batch=150)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM partners_productmonthstat")
+        assert cursor.fetchone()[0] > 0
+        cursor.execute("TRUNCATE partners_productmonthstat, partners_productreordermonthcell")
+
+    importlib.import_module("partners.migrations.0007_analytics_month_cells").forwards(None, SimpleNamespace(connection=connection))
+
+    assert rolled_up() == recount()
