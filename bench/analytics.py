@@ -534,7 +534,9 @@ def run(args) -> int:
     log(
         f"check: presses {presses:,}/{press_events:,}, placed {placed:,}/{orders:,}, delivered {delivered:,}/{deliveries:,} -> {'OK' if consistent else 'MISMATCH'}"
     )
-    log(f"day cells: {cell_rows:,} rows, {cell_size}; month cells: {month_rows:,} rows, {month_size}; bit sets: {bits_rows:,} rows, {bits_size}")
+    log(
+        f"day cells: {cell_rows:,} rows, {cell_size}; month cells: {month_rows:,} rows, {month_size}; bit sets: {bits_rows:,} rows, {bits_size}"
+    )
 
     volume = {}
     with connection.cursor() as cursor:
