@@ -261,13 +261,15 @@ def _proc_table() -> dict[int, tuple[int, int, str]]:
     return table
 
 
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies over all CPUs."""
+def _machine_ticks() -> tuple[int, int, int, int]:
+    """(busy, total, interrupts, steal) jiffies over all CPUs. Interrupt time (softirq: the
+    loopback network's packets, mostly) and steal (the hypervisor running other guests on our
+    CPUs) count as busy but belong to no process."""
     with open("/proc/stat") as fh:
         values = [int(v) for v in fh.readline().split()[1:]]
     idle = values[3] + values[4]
     total = sum(values[:8])
-    return total - idle, total
+    return total - idle, total, values[5] + values[6], values[7]
 
 
 class CpuSampler:
@@ -312,11 +314,15 @@ class CpuSampler:
             ours += pct
             out[role] = {"cpu_pct": round(pct, 1), "processes": len(pids)}
         busy = (m1[0] - m0[0]) / hz / wall * 100
+        interrupts = (m1[2] - m0[2]) / hz / wall * 100
+        steal = (m1[3] - m0[3]) / hz / wall * 100
         return {
             "window_s": round(wall, 1),
             "by_process": out,
             "machine_busy_pct": round(busy, 1),
             "other_processes_pct": round(max(0.0, busy - ours), 1),
+            "interrupts_pct": round(interrupts, 1),
+            "steal_pct": round(steal, 1),
             "capacity_pct": os.cpu_count() * 100,
         }
 
@@ -630,14 +636,16 @@ def print_report(r: dict) -> None:
         cpu = r["cpu"]
         out.append(
             f"cpu       measured window, % of one core (the machine has {cpu['capacity_pct']}%): busy {cpu['machine_busy_pct']}%, "
-            f"of which processes outside this benchmark {cpu['other_processes_pct']}%"
+            f"of which outside this benchmark's processes {cpu['other_processes_pct']}% "
+            f"(interrupts {cpu.get('interrupts_pct', 0)}%, steal by the hypervisor {cpu.get('steal_pct', 0)}%, other processes the rest)"
         )
         for role, v in sorted(cpu["by_process"].items(), key=lambda kv: -kv[1]["cpu_pct"]):
             cost = f"  {v['cpu_ms_per_event']:.3f} ms/event" if "cpu_ms_per_event" in v else ""
             out.append(f"          {role:<24} {v['cpu_pct']:6.1f}%  ({v['processes']} processes){cost}")
-        if cpu["other_processes_pct"] > 10:
+        foreign = round(cpu["other_processes_pct"] - cpu.get("interrupts_pct", 0), 1)  # interrupts: our own traffic, mostly
+        if foreign > 10:
             out.append(
-                f"warning   other processes used {cpu['other_processes_pct']}% of a core during the window: "
+                f"warning   the hypervisor and other processes took {foreign}% of a core during the window: "
                 "the machine was not quiet, so these figures understate the stack"
             )
     out.append("")
