@@ -407,6 +407,11 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
         nice=background,
     )  # fmt: skip
     stack.spawn(
+        "bulk",
+        [py, "-m", "celery", "-A", "dash", "worker", "-Q", "bulk", "-n", "bulk@%h", "--pool", "solo", "-l", task_log],
+        nice=background,
+    )  # fmt: skip
+    stack.spawn(
         "beat",
         [py, "-m", "celery", "-A", "dash", "beat", "-s", str(workdir / "beat-schedule"), "-l", "WARNING"],
         nice=background,
@@ -449,6 +454,7 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
         "uvicorn": "uvicorn (idle)",
         "worker": "celery worker (submit)",
         "sweeper": "celery worker (sweeps)",
+        "bulk": "celery worker (bulk)",
         "beat": "celery beat",
     }
     roots.update({proc.pid: names[name] for name, proc in stack.procs.items()})

@@ -32,7 +32,7 @@ INTAKE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 _LATENESS_WINDOW = timedelta(minutes=5)
-CELERY_QUEUES = ("celery", "sweeps")
+CELERY_QUEUES = ("celery", "sweeps", "bulk")
 
 
 def _outcome_of(body: bytes, status: int) -> str:

@@ -125,13 +125,14 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING applies in the work
 # Sweeps are idempotent and frequent: a sweep that waited in the queue past `expires` is dropped
 # rather than piling up while a worker is down.
 # The beat sweeps have a queue of their own, so a backlog of submissions never delays a
-# release: run one worker with `-Q sweeps` and others on the default queue (`make run` runs
-# one worker on both).
+# release: run one worker with `-Q sweeps` and others on the default queue. Long background
+# jobs (the analytics rollup, the retention prunes) have theirs too, `bulk`, so that a release
+# never waits behind one of them on the sweeps worker (`make run` runs one worker on all three).
 CELERY_TASK_ROUTES = {
     "orders.tasks.release_due_orders": {"queue": "sweeps"},
     "orders.tasks.advance_simulated_commerce": {"queue": "sweeps"},
     "orders.tasks.resubmit_stalled_orders": {"queue": "sweeps"},
-    "devices.tasks.prune_device_events": {"queue": "sweeps"},
+    "devices.tasks.prune_device_events": {"queue": "bulk"},
     "orders.tasks.send_order_notices": {"queue": "sweeps"},
 }
 CELERY_BEAT_SCHEDULE = {
@@ -273,7 +274,7 @@ DASH_SILENT_AFTER_HOURS = {
 DASH_BATTERY_LOW_PERCENT = env.int("DASH_BATTERY_LOW_PERCENT", default=15)
 DASH_HEALTH_SWEEP_SECONDS = env.float("DASH_HEALTH_SWEEP_SECONDS", default=300.0)
 CELERY_TASK_ROUTES["devices.tasks.check_device_health"] = {"queue": "sweeps"}
-CELERY_TASK_ROUTES["devices.tasks.prune_slot_readings"] = {"queue": "sweeps"}
+CELERY_TASK_ROUTES["devices.tasks.prune_slot_readings"] = {"queue": "bulk"}
 CELERY_BEAT_SCHEDULE["check-device-health"] = {
     "task": "devices.tasks.check_device_health",
     "schedule": DASH_HEALTH_SWEEP_SECONDS,
@@ -307,7 +308,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     "voice_clips": _voice_storage,
 }
-CELERY_TASK_ROUTES["devices.tasks.prune_voice_clips"] = {"queue": "sweeps"}
+CELERY_TASK_ROUTES["devices.tasks.prune_voice_clips"] = {"queue": "bulk"}
 CELERY_BEAT_SCHEDULE["prune-voice-clips"] = {"task": "devices.tasks.prune_voice_clips", "schedule": 3600.0, "options": {"expires": 3600}}
 # A clip still processing after this long lost its task (broker down or flushed): queued again.
 DASH_VOICE_STALL_SECONDS = env.int("DASH_VOICE_STALL_SECONDS", default=120)
@@ -323,7 +324,7 @@ DASH_ANALYTICS_LAG_SECONDS = env.int("DASH_ANALYTICS_LAG_SECONDS", default=5)
 DASH_ANALYTICS_BATCH = env.int("DASH_ANALYTICS_BATCH", default=2_000_000)
 # Any figure describing fewer distinct customers than this is suppressed.
 DASH_PRIVACY_MIN_CUSTOMERS = env.int("DASH_PRIVACY_MIN_CUSTOMERS", default=5)
-CELERY_TASK_ROUTES["partners.tasks.rollup_analytics"] = {"queue": "sweeps"}
+CELERY_TASK_ROUTES["partners.tasks.rollup_analytics"] = {"queue": "bulk"}
 CELERY_BEAT_SCHEDULE["rollup-analytics"] = {"task": "partners.tasks.rollup_analytics", "schedule": 20.0, "options": {"expires": 30}}
 
 # --- Abuse limits and production security (issue 7) ------------------------------------

@@ -222,7 +222,7 @@ class CeleryWorker:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         cmd = [
-            str(Path(sys.executable).with_name("celery")), "-A", "dash", "worker", "--pool", "solo", "--concurrency", "1", "--queues", "celery,sweeps",
+            str(Path(sys.executable).with_name("celery")), "-A", "dash", "worker", "--pool", "solo", "--concurrency", "1", "--queues", "celery,sweeps,bulk",
             "-l", "INFO", "-n", f"{name}@%h", "--without-mingle", "--without-gossip", "--without-heartbeat",
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, cwd=settings_base_dir(), env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)

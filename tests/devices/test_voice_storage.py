@@ -128,4 +128,4 @@ def test_the_retention_runs_on_beat_with_a_seven_day_default():
     assert django_settings.DASH_VOICE_RETENTION_DAYS == 7
     entry = django_settings.CELERY_BEAT_SCHEDULE["prune-voice-clips"]
     assert entry["task"] == "devices.tasks.prune_voice_clips"
-    assert django_settings.CELERY_TASK_ROUTES["devices.tasks.prune_voice_clips"] == {"queue": "sweeps"}
+    assert django_settings.CELERY_TASK_ROUTES["devices.tasks.prune_voice_clips"] == {"queue": "bulk"}
