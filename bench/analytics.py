@@ -522,7 +522,7 @@ def run(args) -> int:
         presses, press_events, placed, orders, delivered, deliveries = cursor.fetchone()
         cursor.execute(
             "VACUUM ANALYZE partners_productdaystat, partners_productmonthstat, partners_productreordercell,"
-            " partners_productreordermonthcell, partners_productbits, partners_unmetdemand"
+            " partners_productreordermonthcell, partners_productbits, partners_partnerbits, partners_unmetdemand"
         )
         cursor.execute(
             "SELECT pg_size_pretty(pg_total_relation_size('partners_productdaystat')), (SELECT count(*) FROM partners_productdaystat),"

@@ -53,7 +53,7 @@ def scope_for(*, partner: Partner | None, product: Product | None, start: date, 
         ids = (product.pk,)
     else:
         ids = tuple(selectors.scope_products(partner=partner).values_list("pk", flat=True))
-    return Scope(partner=partner, product_ids=ids, start=start, end=end)
+    return Scope(partner=partner, product_ids=ids, start=start, end=end, whole_partner=product is None and partner is not None)
 
 
 @dataclass(frozen=True)

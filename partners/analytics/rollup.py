@@ -605,6 +605,31 @@ ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EX
 _OR_WEEK_BITS = _or_span_bits("w", "week")
 _OR_MONTH_BITS = _or_span_bits("m", "month")
 
+# The same bit sets united over each partner's products (partners_partnerbits, migration 0008),
+# one row per shard so that the shards never write the same rows: a figure over a partner's
+# whole catalog ORs a handful of rows per piece of its range instead of one per product.
+_PARTNER_NEW_BITS_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS analytics_partnerbits (
+    partner_id bigint, dim text, day date, chunk int, bits bit varying
+) ON COMMIT DELETE ROWS
+"""
+_PARTNER_NEW_BITS = """
+INSERT INTO analytics_partnerbits
+SELECT p.partner_id, n.dim, n.day, n.chunk, bit_or(n.bits)
+FROM analytics_newbits n JOIN partners_product p ON p.id = n.product_id GROUP BY 1, 2, 3, 4
+"""
+
+
+def _or_partner_bits(span: str, unit: str | None, shard: int) -> str:
+    """The batch's partner bit sets (per day, or united per week or month) OR'ed into a shard's rows."""
+    day = "day" if unit is None else f"date_trunc('{unit}', day::timestamp)::date"
+    return f"""
+INSERT INTO partners_partnerbits AS b (partner_id, shard, dim, span, day, chunk, bits)
+SELECT partner_id, {int(shard)}, dim, '{span}', {day}, chunk, bit_or(bits) FROM analytics_partnerbits
+GROUP BY partner_id, dim, {day}, chunk ORDER BY 1, 3, 5, 6
+ON CONFLICT (partner_id, shard, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
+"""
+
 
 # Temporary tables live in the session's local buffers (8 MB by default): a batch's facts spill
 # to disk and every step reads them back. The size can only be set before the session's first
@@ -630,7 +655,16 @@ def _temp_tables(cursor, *tables: str) -> None:
 
 def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shard: int, count: int) -> int:
     with connection.cursor() as cursor:
-        _temp_tables(cursor, _BATCH_TABLE, _BATCH_MEMBERS_TABLE, _DAY_SUMS_TABLE, _DAY_SAMPLES_TABLE, _REORDER_ROWS_TABLE, _NEW_BITS_TABLE)
+        _temp_tables(
+            cursor,
+            _BATCH_TABLE,
+            _BATCH_MEMBERS_TABLE,
+            _DAY_SUMS_TABLE,
+            _DAY_SAMPLES_TABLE,
+            _REORDER_ROWS_TABLE,
+            _NEW_BITS_TABLE,
+            _PARTNER_NEW_BITS_TABLE,
+        )
         facts = 0
         timings = []
         for feed, lo, hi in ranges:
@@ -657,12 +691,24 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shar
                 ("day_bits", _OR_DAY_BITS),
                 ("week_bits", _OR_WEEK_BITS),
                 ("month_bits", _OR_MONTH_BITS),
+                ("partner_bits", _PARTNER_NEW_BITS),
+                ("partner_day_bits", _or_partner_bits("d", None, shard)),
+                ("partner_week_bits", _or_partner_bits("w", "week", shard)),
+                ("partner_month_bits", _or_partner_bits("m", "month", shard)),
             )
             for name, statement in steps:
                 started = time.perf_counter()
                 cursor.execute(statement)
                 timings.append((name, time.perf_counter() - started))
-        temporary = ("analytics_batch", "analytics_members", "analytics_daysums", "analytics_daysamples", "analytics_reorders", "analytics_newbits")
+        temporary = (
+            "analytics_batch",
+            "analytics_members",
+            "analytics_daysums",
+            "analytics_daysamples",
+            "analytics_reorders",
+            "analytics_newbits",
+            "analytics_partnerbits",
+        )
         for table in temporary:
             cursor.execute(f"TRUNCATE {table}")
     for name, seconds in timings:

@@ -49,6 +49,7 @@ class Scope:
     product_ids: tuple[int, ...]
     start: date
     end: date  # inclusive
+    whole_partner: bool = False  # product_ids are all of the partner's products
 
     @property
     def days(self) -> int:
@@ -266,17 +267,25 @@ def _spans(start: date, end: date) -> tuple[str, list]:
 
 def _distinct(scope: Scope, *, dims: tuple[str, ...], by: str | None) -> dict:
     """Exact distinct customers (or devices) over the scope, per `by` (product_id, dim or None):
-    the bit sets of ids united per chunk and their bits counted (PostgreSQL)."""
+    the bit sets of ids united per chunk and their bits counted (PostgreSQL). A partner's whole
+    catalog reads the partner's own bit sets (one row per rollup shard) instead of each product's."""
     if not scope.product_ids:
         return {}
     span, span_params = _spans(scope.start, reach(scope.end))
-    marks = ", ".join(["%s"] * len(scope.product_ids))
     dim_marks = ", ".join(["%s"] * len(dims))
     g, inner, outer = (by, f"{by}, chunk", " GROUP BY g") if by else ("0", "chunk", "")
+    if scope.whole_partner and scope.partner is not None and by in (None, "dim"):
+        table, owner, owner_params = "partners_partnerbits", "partner_id = %s", [scope.partner.pk]
+    else:
+        table, owner, owner_params = (
+            "partners_productbits",
+            f"product_id IN ({', '.join(['%s'] * len(scope.product_ids))})",
+            list(scope.product_ids),
+        )
     rows = _rows(
-        f"SELECT min(g), sum(bit_count(b)) FROM (SELECT {g} AS g, chunk, bit_or(bits) AS b FROM partners_productbits"
-        f" WHERE product_id IN ({marks}) AND dim IN ({dim_marks}) AND {span} GROUP BY {inner}) u{outer}",
-        [*scope.product_ids, *dims, *span_params],
+        f"SELECT min(g), sum(bit_count(b)) FROM (SELECT {g} AS g, chunk, bit_or(bits) AS b FROM {table}"
+        f" WHERE {owner} AND dim IN ({dim_marks}) AND {span} GROUP BY {inner}) u{outer}",
+        [*owner_params, *dims, *span_params],
     )
     return {(row[0] if by else 0): int(row[1] or 0) for row in rows}
 

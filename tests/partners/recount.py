@@ -137,8 +137,18 @@ def recount(*, raw: bool = False) -> dict:
             bits[(product, DEVICES_DIM, "w", day - timedelta(days=day.weekday()))].add(device)
             bits[(product, DEVICES_DIM, "m", day.replace(day=1))].add(device)
         result["bits"] = dict(bits)
+        result["partner_bits"] = _partner_bits(bits)
         result.update(_months(result, people, reorders))
     return result
+
+
+def _partner_bits(bits: dict) -> dict:
+    """The product bit sets united per partner and rollup shard (product id mod 2)."""
+    partner_of = dict(Product.objects.values_list("pk", "partner_id"))
+    united = defaultdict(set)
+    for (product, dim, span, day), ids in bits.items():
+        united[(partner_of[product], product % 2, dim, span, day)] |= ids
+    return dict(united)
 
 
 def _month_key(product, day, *rest):
@@ -248,6 +258,14 @@ def rolled_up() -> dict:
                 if ids:
                     bits[(product, dim, span, day)] |= ids
         result["bits"] = dict(bits)
+        partner_bits = defaultdict(set)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT partner_id, shard, dim, span, day, chunk, bits::text FROM partners_partnerbits")
+            for partner, shard, dim, span, day, chunk, text in cursor.fetchall():
+                ids = {chunk * BITS_CHUNK + i for i, bit in enumerate(text) if bit == "1"}
+                if ids:
+                    partner_bits[(partner, shard, dim, span, day)] |= ids
+        result["partner_bits"] = dict(partner_bits)
         result.update(_rolled_up_months())
     return result
 

@@ -63,7 +63,8 @@ def test_certified_decisions_and_bit_set_counts_equal_a_brute_force_recount(hist
     checked = 0
     for start, end in _ranges(last):
         for ids in ((products[0].pk,), tuple(p.pk for p in products)):
-            scope = Scope(partner=partner, product_ids=ids, start=start, end=end)
+            # all of the partner's products: its own bit sets (partners_partnerbits)
+            scope = Scope(partner=partner, product_ids=ids, start=start, end=end, whole_partner=len(ids) == len(products))
             for group in (None, "day", "source", "product_id"):
                 truth = {g: [clip(n) for n in v] for g, v in _truth(members, scope, group)[0].items()}
                 got = {g: [clip(n) for n in v] for g, v in selectors._per_metric(scope, group)[1].items()}

@@ -343,7 +343,7 @@ def test_a_range_reads_its_last_month_whole_only_when_no_fact_can_fall_after_its
     assert reach(latest) == following - timedelta(days=1)
 
 
-def test_the_migration_fills_the_month_cells_from_the_day_cells_as_the_rollup_would(shoppers):
+def test_the_migrations_fill_the_month_cells_and_partner_bit_sets_as_the_rollup_would(shoppers):
     import importlib
     from types import SimpleNamespace
 
@@ -355,8 +355,10 @@ def test_the_migration_fills_the_month_cells_from_the_day_cells_as_the_rollup_wo
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM partners_productmonthstat")
         assert cursor.fetchone()[0] > 0
-        cursor.execute("TRUNCATE partners_productmonthstat, partners_productreordermonthcell")
+        cursor.execute("TRUNCATE partners_productmonthstat, partners_productreordermonthcell, partners_partnerbits")
 
-    importlib.import_module("partners.migrations.0007_analytics_month_cells").forwards(None, SimpleNamespace(connection=connection))
+    editor = SimpleNamespace(connection=connection)
+    importlib.import_module("partners.migrations.0007_analytics_month_cells").forwards(None, editor)
+    importlib.import_module("partners.migrations.0008_analytics_partner_bits").forwards(None, editor)
 
     assert rolled_up() == recount()
