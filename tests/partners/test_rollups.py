@@ -267,8 +267,8 @@ def test_the_shards_roll_up_in_parallel_on_connections_of_their_own(shoppers):
     if connection.vendor != "postgresql":
         pytest.skip("SQLite rolls up in one shard")
     with connection.cursor() as cursor:
-        # not a model's table, so the flush after an earlier transactional test left its rows
-        cursor.execute("TRUNCATE partners_productbits")
+        # not models' tables, so the flush after an earlier transactional test left their rows
+        cursor.execute("TRUNCATE partners_productbits, partners_partnerbits")
     customers, products = shoppers
     now = timezone.now()
     _generate(customers, products, end=now - timedelta(days=2), days=10, seed=9)
