@@ -3,7 +3,8 @@
 Starts, in a temporary folder: PostgreSQL (durable: fsync and synchronous_commit on), Redis,
 the device API pool (`dash.wsgi:device_application` under granian's WSGI workers, or gunicorn
 with --web-server gunicorn), uvicorn (the ASGI app for pages and websockets, idle here), a
-Celery worker for submissions, one for the beat sweeps, and Celery beat. Creates a catalog,
+Celery worker for submissions, one for the beat sweeps, one for the bulk queue (the analytics
+rollup, the prunes), and Celery beat. Creates a catalog,
 customers and claimed buttons, primes the order pipeline with a gentler first phase, drives
 `POST /api/v1/device/events` at a fixed arrival rate from this process (bench.loadgen), waits
 for held orders to be released, reads the database, prints the figures and stops everything.
@@ -643,12 +644,12 @@ def print_report(r: dict) -> None:
         out.append(
             f"cpu       measured window, % of one core (the machine has {cpu['capacity_pct']}%): busy {cpu['machine_busy_pct']}%, "
             f"of which outside this benchmark's processes {cpu['other_processes_pct']}% "
-            f"(interrupts {cpu.get('interrupts_pct', 0)}%, steal by the hypervisor {cpu.get('steal_pct', 0)}%, other processes the rest)"
+            f"(interrupts {cpu['interrupts_pct']}%, steal by the hypervisor {cpu['steal_pct']}%, other processes the rest)"
         )
         for role, v in sorted(cpu["by_process"].items(), key=lambda kv: -kv[1]["cpu_pct"]):
             cost = f"  {v['cpu_ms_per_event']:.3f} ms/event" if "cpu_ms_per_event" in v else ""
             out.append(f"          {role:<24} {v['cpu_pct']:6.1f}%  ({v['processes']} processes){cost}")
-        foreign = round(cpu["other_processes_pct"] - cpu.get("interrupts_pct", 0), 1)  # interrupts: our own traffic, mostly
+        foreign = round(cpu["other_processes_pct"] - cpu["interrupts_pct"], 1)  # interrupts: our own traffic, mostly
         if foreign > 10:
             out.append(
                 f"warning   the hypervisor and other processes took {foreign}% of a core during the window: "

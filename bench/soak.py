@@ -2,7 +2,8 @@
 
 The stack is `make bench`'s (bench.device_api.start_stack): PostgreSQL (durable), Redis, the
 device API pool (granian), uvicorn (pages and the customer API), a Celery worker for
-submissions, one for the beat sweeps, and beat. This runner is also their supervisor: a process
+submissions, one for the beat sweeps, one for the bulk queue, and beat (no fault targets the
+bulk worker). This runner is also their supervisor: a process
 that exits is started again after --restart-delay seconds (systemd's Restart=always), Redis on
 its port (empty: it keeps nothing on disk), PostgreSQL with `pg_ctl start` (crash recovery).
 

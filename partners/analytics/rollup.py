@@ -1,7 +1,8 @@
 """Incremental rollups: each run consumes what the fact feeds hold beyond their watermark.
 
 A watermark, not a rescan
-    Every feed has a row in RollupWatermark: the highest source id already counted. A run takes
+    Every feed has a row in RollupWatermark per shard (below): the highest source id already
+    counted of that shard's products. A run takes
     the ids in (watermark, horizon], in batches; each batch is aggregated into the rollup tables
     with additive upserts (INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n) and moves the
     watermark in the same transaction, under a row lock on the watermark. So a batch counts
@@ -20,8 +21,9 @@ The safe horizon
     stamp a row less than a second before inserting it). On SQLite writers are serialized, so
     commit order is id order and the lag alone is plenty.
 
-The prune of the device event log deletes only ids at or below the device feed's watermark
-(devices.services.device_events_prune asks partners.analytics.selectors.rollup_watermark).
+The prune of the device event log deletes only ids at or below the lowest of the device feed's
+shard watermarks (devices.services.device_events_prune asks selectors.rollup_watermark, which is
+`consumed`).
 
 Distinct customers
     The privacy threshold needs the number of distinct customers behind a figure over any date
@@ -82,7 +84,8 @@ def shards() -> int:
     """How many shards the products are split into (product id modulo shards; facts without a
     product go with shard 0). Each shard has its own watermark rows and runs its batches on a
     connection of its own, so PostgreSQL aggregates on as many cores; every rollup table is per
-    product (unmet demand: shard 0 alone), so shards never write the same rows. A fixed number:
+    product (unmet demand: shard 0 alone; the partner bit sets have a row per shard), so shards
+    never write the same rows. A fixed number:
     changing it would leave the watermarks of the shards disagreeing on what is counted."""
     return 2 if connection.vendor == "postgresql" else 1
 
@@ -105,6 +108,8 @@ def analytics_rollup_run(*, now: datetime | None = None, batch: int | None = Non
     batch = batch or settings.DASH_ANALYTICS_BATCH
     active = feeds()
     count = shards()
+    for feed in active:
+        _create_watermarks(feed.name, count)
     floors = {feed.name: consumed(feed.name) for feed in active}
     horizons = {feed.name: _safe_horizon(feed, now, floors[feed.name]) for feed in active}
     backlog = max([horizons[name] - floor for name, floor in floors.items() if horizons[name] is not None], default=0)
@@ -166,9 +171,23 @@ def _run_shard(shard: int, count: int, active: list[FactFeed], horizons: dict, b
 # --- Watermark and horizon -----------------------------------------------------------------------
 
 
-def _lock_watermark(name: str) -> int:
+def _create_watermarks(name: str, count: int) -> None:
+    """Every shard's watermark row of a feed, created together before any shard runs. A shard
+    whose row is missing while shard 0's exists belongs to a database rolled up before the
+    shards (shard 0's row is the old single watermark, which counted every product): it starts
+    there, not at 0, or it would count its products' history a second time."""
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO partners_rollupwatermark (feed, last_id) VALUES (%s, 0) ON CONFLICT (feed) DO NOTHING", [name])
+        for shard in range(1, count):
+            cursor.execute(
+                "INSERT INTO partners_rollupwatermark (feed, last_id)"
+                " SELECT %s, last_id FROM partners_rollupwatermark WHERE feed = %s ON CONFLICT (feed) DO NOTHING",
+                [shard_feed(name, shard), name],
+            )
+
+
+def _lock_watermark(name: str) -> int:
+    with connection.cursor() as cursor:
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         cursor.execute(f"SELECT last_id FROM partners_rollupwatermark WHERE feed = %s{lock}", [name])
         return cursor.fetchone()[0]
@@ -225,7 +244,7 @@ def _next_id(feed: FactFeed, after: int) -> int:
     """The first id of the feed's table above `after` (there is one: the horizon is)."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT min(id) FROM {feed.table} WHERE id > %s", [after])
-        return cursor.fetchone()[0] or after + 1
+        return cursor.fetchone()[0]
 
 
 def _safe_horizon(feed: FactFeed, now: datetime, floor: int) -> int | None:
@@ -306,10 +325,10 @@ def _merged(count: str, sample: str) -> str:
     SAMPLE ids of the union, by partners_sample_merge, migration 0006)."""
     keep = f"s.{count} >= {SAMPLE} OR EXCLUDED.{count} = 0"
     union = f"partners_sample_merge(s.{sample}, EXCLUDED.{sample}, {SAMPLE})"
+    # the union is computed once and its size read from it (a SQL function call per conflict)
     return (
-        f"{sample} = CASE WHEN {keep} THEN s.{sample} WHEN s.{count} = 0 THEN EXCLUDED.{sample} ELSE {union} END, "
-        f"{count} = CASE WHEN {keep} THEN s.{count} WHEN s.{count} = 0 THEN EXCLUDED.{count} "
-        f"ELSE cardinality(string_to_array({union}, ',')) END"
+        f"({sample}, {count}) = (SELECT u, COALESCE(cardinality(string_to_array(NULLIF(u, ''), ',')), 0) FROM (SELECT CASE WHEN {keep} THEN s.{sample} "
+        f"WHEN s.{count} = 0 THEN EXCLUDED.{sample} ELSE {union} END AS u) m)"
     )
 
 
@@ -377,7 +396,8 @@ _CELLS = _cells_upsert(
 # which is then all of its day's customers -- so the union is the month cell's exact set, a
 # customer of two of its days counted once (partners_sample_merge: the smallest SAMPLE distinct
 # ids; a lone day sample is its own union). A few ids per day cell are read instead of every
-# customer's membership row, and the merge (a function call) runs only where days must be united.
+# customer's membership row. The day samples' text is gathered for every month cell (aggregates
+# run before the CASE), but the merge (a SQL function call) runs only where days must be united.
 _MONTH = "date_trunc('month', day::timestamp)::date AS month, extract(isodow FROM day)::int AS weekday"
 _MONTH_KEYS = ("product_id", "month", "weekday", "source")
 
@@ -564,7 +584,7 @@ _CELL_STEPS = (
 # Batch by batch the bit sets only gain ids: the batch's ids are gathered into one bit set per
 # (product, dim, day, chunk) by partners_bits_agg (an aggregate over the built-in set_bit, from
 # a zero bit set of BITS_CHUNK bits; migration 0005), then OR'ed into the day rows and, united
-# per month, into the month rows. Nothing already stored is re-read, and active devices come
+# per week and per month, into those rows -- and the same per partner (below). Nothing already stored is re-read, and active devices come
 # from the batch itself (PostgreSQL needs no ProductDayDevice rows).
 _NEW_BITS_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS analytics_newbits (

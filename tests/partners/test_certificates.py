@@ -11,7 +11,7 @@ from django.utils import timezone
 from devices.demo_history import history_generate
 from partners.analytics import selectors
 from partners.analytics.feeds import METRICS
-from partners.analytics.rollup import analytics_rollup_run
+from partners.analytics.rollup import DEVICES_DIM, analytics_rollup_run
 from partners.analytics.selectors import Scope
 from tests.factories import PartnerFactory, ProductFactory, UserFactory
 from tests.partners.recount import BITS, recount
@@ -57,7 +57,8 @@ def _truth(members: dict, scope: Scope, group: str | None) -> tuple[dict, dict]:
 
 def test_certified_decisions_and_bit_set_counts_equal_a_brute_force_recount(history, settings):
     partner, products, last = history
-    members = recount(raw=True)["members"]
+    truth_all = recount(raw=True)
+    members, devices_of = truth_all["members"], truth_all["devices"]
     threshold = selectors.privacy_threshold()
     clip = lambda n: min(int(n or 0), threshold)  # at or above the threshold only "enough" is certified
     checked = 0
@@ -73,6 +74,10 @@ def test_certified_decisions_and_bit_set_counts_equal_a_brute_force_recount(hist
             for by in (None, "source", "product_id"):
                 truth = _truth(members, scope, by)[1]
                 assert {k: v for k, v in selectors._customers(scope, by).items() if v} == {k: v for k, v in truth.items() if v}
+            # active devices, read as totals reads them (the partner's own bit sets for its whole catalog)
+            devices = {d for (product, day, d) in devices_of if product in ids and start <= day <= end}
+            found = selectors._distinct(scope, dims=("", DEVICES_DIM), by="dim")
+            assert found.get(DEVICES_DIM, 0) == len(devices)
     assert checked > 50
     assert len(METRICS) == 7
 
