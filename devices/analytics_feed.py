@@ -10,7 +10,7 @@ threshold) and `device_unclaimed` events are not requests by a customer and are 
 
 An event refers to an order placed by it or one still in progress, so the orders a range of the
 log refers to lie between the lowest and highest order id in the range: the join is bounded by
-them, and each batch reads those orders from the primary key rather than hashing all of them
+them (both from one pass over the range, `bounds`), and each batch reads those orders from the primary key rather than hashing all of them
 (`+ 0`: the bounds come from the range's rows, not from walking the order_id index past every
 older or newer order).
 """
@@ -20,6 +20,9 @@ from partners.analytics.feeds import FactFeed, feed_register
 DEVICE_EVENTS_FEED = "device_events"
 
 _SQL = """
+WITH bounds AS MATERIALIZED (
+    SELECT min(order_id + 0) AS lo, max(order_id + 0) AS hi FROM devices_deviceevent WHERE id > %(lo)s AND id <= %(hi)s
+)
 SELECT
     e.id,
     e.received_at AS at,
@@ -47,8 +50,7 @@ SELECT
 FROM devices_deviceevent e
 JOIN devices_device d ON d.id = e.device_id
 LEFT JOIN orders_order o ON o.id = e.order_id
-    AND o.id BETWEEN (SELECT min(order_id + 0) FROM devices_deviceevent WHERE id > %(lo)s AND id <= %(hi)s)
-                 AND (SELECT max(order_id + 0) FROM devices_deviceevent WHERE id > %(lo)s AND id <= %(hi)s)
+    AND o.id BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)
 LEFT JOIN partners_product p ON e.order_id IS NULL AND e.outcome <> 'unknown_product' AND p.gtin = e.payload ->> 'gtin'
 WHERE e.id > %(lo)s AND e.id <= %(hi)s
   AND e.outcome NOT IN ('device_unclaimed', 'recorded')

@@ -6,9 +6,10 @@ needs_confirmation) -- an operator cancelling a failed order is not a customer's
 mind; `delivered` and `failed` are transitions into those states.
 
 The orders a range of the timeline refers to are recent ones: bounding the join by the lowest
-and highest order id in the range lets PostgreSQL read only those from the primary key,
-instead of hashing every order ever placed for each batch. (`+ 0` keeps the bounds from being
-looked up by walking the order_id index from an end, which passes every older or newer order.)
+and highest order id in the range (both from one pass over the range, `bounds`) lets PostgreSQL
+read only those from the primary key, instead of hashing every order ever placed for each batch.
+(`+ 0` keeps the bounds from being looked up by walking the order_id index from an end, which
+passes every older or newer order.)
 """
 
 from partners.analytics.feeds import FactFeed, feed_register
@@ -16,6 +17,9 @@ from partners.analytics.feeds import FactFeed, feed_register
 ORDER_EVENTS_FEED = "order_events"
 
 _SQL = """
+WITH bounds AS MATERIALIZED (
+    SELECT min(order_id + 0) AS lo, max(order_id + 0) AS hi FROM orders_orderevent WHERE id > %(lo)s AND id <= %(hi)s
+)
 SELECT
     oe.id,
     oe.at,
@@ -34,8 +38,7 @@ SELECT
     '' AS gtin
 FROM orders_orderevent oe
 JOIN orders_order o ON o.id = oe.order_id
-    AND o.id BETWEEN (SELECT min(order_id + 0) FROM orders_orderevent WHERE id > %(lo)s AND id <= %(hi)s)
-                 AND (SELECT max(order_id + 0) FROM orders_orderevent WHERE id > %(lo)s AND id <= %(hi)s)
+    AND o.id BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)
 WHERE oe.id > %(lo)s AND oe.id <= %(hi)s
   AND (oe.from_status = ''
        OR oe.to_status IN ('delivered', 'failed')
