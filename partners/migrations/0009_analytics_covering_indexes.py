@@ -1,0 +1,44 @@
+"""Covering indexes over the day and month cells' sums and customer counts (PostgreSQL).
+
+The daily table, the totals, the sources and the products read only those columns of the cells
+(the samples and the hours only for the few cells below the privacy threshold, and the heatmap).
+A cell row is wide -- 24 hours, 7 samples, 24 hour samples -- so a year of one partner's day
+cells was about 1,700 heap pages read for 20,000 rows; with the sums and counts in an index the
+same rows are an index-only scan of about 270 pages (10M-event copy: the daily table's SQL went
+from 14.8 to 8.8 ms). The month index carries the source too (the sources table groups by it).
+
+SQLite (`make run`) has no INCLUDE: its indexes would only repeat the primary keys' first
+columns, so it gets none."""
+
+from django.db import migrations
+
+SUMS = (
+    "presses, placed, filtered, paused, cancelled, delivered, failed, "
+    "people_presses, people_placed, people_filtered, people_paused, people_cancelled, people_delivered, people_failed"
+)
+INDEXES = (
+    ("partners_daystat_sums", f"partners_productdaystat (product_id, day) INCLUDE ({SUMS})"),
+    ("partners_monthstat_sums", f"partners_productmonthstat (product_id, month) INCLUDE (source, {SUMS})"),
+)
+
+
+def forwards(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name, target in INDEXES:
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+
+
+def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name, _ in INDEXES:
+        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("partners", "0008_analytics_partner_bits"),
+    ]
+
+    operations = [migrations.RunPython(forwards, backwards)]
