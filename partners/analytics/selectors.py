@@ -186,41 +186,55 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "d
     size, its exact number of customers up to SAMPLE_SIZE. A group whose largest cell has the
     threshold of customers is decided by that cell. Otherwise every cell of the group holds fewer
     customers than the threshold (at most SAMPLE_SIZE: partners.checks), so its sample is all of
-    them and the union of the samples is the exact set -- read only from the cells that have any.
-    A month cell is a cell like a day's (its sample merged batch by batch), so a range mixes them."""
+    them and the union of the samples is the exact set -- read only from the cells that have any,
+    and only until it reaches the threshold. A month cell is a cell like a day's (its sample
+    merged batch by batch), so a range mixes them."""
     by_day = group == "day"
     g = group or "0"
     grouped = f" GROUP BY {g}" if group else ""
     counts = [count for _, count, _ in keys]
     source, params = _from(scope, kind, [*([group] if group else []), *sums, *counts], by_day=by_day)
-    aggregates = ", ".join([*(f"COALESCE(sum({c}), 0)" for c in sums), *(f"max({c})" for c in counts)])
-    result, open_keys, sums_by_group = {}, defaultdict(list), {}
+    aggregates = ", ".join([*(f"COALESCE(sum({c}), 0)" for c in sums), *(f"max({c}), sum({c})" for c in counts)])
+    result, open_keys, sums_by_group = {}, defaultdict(dict), {}
     threshold = privacy_threshold()
     for row in _rows(f"SELECT {g}, {aggregates} FROM {source}{grouped}", params):
         sums_by_group[row[0]] = row[1 : 1 + len(sums)]
-        for (key, _, _), top in zip(keys, row[1 + len(sums) :], strict=True):
-            top = int(top or 0)
-            if top >= threshold or top == 0:
-                result[(row[0], key)] = top
+        tops = row[1 + len(sums) :]
+        for i, (key, _, _) in enumerate(keys):
+            top, total = int(tops[2 * i] or 0), int(tops[2 * i + 1] or 0)
+            if top >= threshold or top == total:
+                # one cell decides: it has the threshold, or it is the only cell with anyone
+                result[(row[0], key)] = top if top >= threshold else total
             else:
-                open_keys[row[0]].append(key)
+                open_keys[row[0]][i] = total
     if not open_keys:
         return result, sums_by_group
-    needed = [k for k in keys if any(k[0] in ks for ks in open_keys.values())]
-    any_positive = " OR ".join(f"{count} > 0" for _, count, _ in needed)
-    columns = [*([group] if group else []), *(count for _, count, _ in needed), *(sample for _, _, sample in needed)]
+    needed = sorted({i for ks in open_keys.values() for i in ks})
+    any_positive = " OR ".join(f"{keys[i][1]} > 0" for i in needed)
+    columns = [*([group] if group else []), *(keys[i][1] for i in needed), *(keys[i][2] for i in needed)]
     source, params = _from(scope, kind, columns, by_day=by_day)
-    groups = list(open_keys)
-    in_groups = "" if group is None else f" AND {group} IN ({', '.join(['%s'] * len(groups))})"
+    # Name the open groups when they are few; when most are open (a small partner's year by day)
+    # a list of hundreds of values costs more to test on every cell than reading the rest.
+    groups = list(open_keys) if group is not None and len(open_keys) <= 50 else []
+    in_groups = f" AND {group} IN ({', '.join(['%s'] * len(groups))})" if groups else ""
+    samples = ", ".join(keys[i][2] for i in needed)
+    position = {i: n for n, i in enumerate(needed, start=1)}
     union = defaultdict(set)
-    samples = ", ".join(sample for _, _, sample in needed)
-    for row in _rows(f"SELECT {g}, {samples} FROM {source} WHERE ({any_positive}){in_groups}", params + ([] if group is None else groups)):
-        for (key, _, _), sample in zip(needed, row[1:], strict=True):
-            if sample and key in open_keys.get(row[0], ()):
-                union[(row[0], key)].update(sample.split(","))
+    for row in _rows(f"SELECT {g}, {samples} FROM {source} WHERE ({any_positive}){in_groups}", params + groups):
+        pending = open_keys.get(row[0])
+        if not pending:
+            continue
+        for i in list(pending):
+            sample = row[position[i]]
+            if sample:
+                found = union[(row[0], i)]
+                found.update(sample.split(","))
+                if len(found) >= threshold:
+                    del pending[i]  # enough: its other cells need not be read
+                    result[(row[0], keys[i][0])] = len(found)
     for gv, ks in open_keys.items():
-        for key in ks:
-            result[(gv, key)] = len(union.get((gv, key), ()))
+        for i in ks:
+            result[(gv, keys[i][0])] = len(union.get((gv, i), ()))
     return result, sums_by_group
 
 
