@@ -46,6 +46,7 @@ import logging
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -673,6 +674,20 @@ def _temp_tables(cursor, *tables: str) -> None:
         cursor.execute(table)
 
 
+@contextmanager
+def _planner(cursor, settings_: tuple[tuple[str, str], ...]):
+    """Planner settings for one statement: set for the transaction, then put back as they were."""
+    saved = []
+    for name, value in settings_:
+        cursor.execute("SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value])
+        saved.append((name, cursor.fetchone()[0]))
+    try:
+        yield
+    finally:
+        for name, value in reversed(saved):
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
 def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shard: int, count: int) -> int:
     with connection.cursor() as cursor:
         _temp_tables(
@@ -690,8 +705,9 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shar
         for feed, lo, hi in ranges:
             started = time.perf_counter()
             params = {"tz": settings.DASH_DEFAULT_TIME_ZONE, "lo": lo, "hi": hi, "shards": count, "shard": shard}
-            cursor.execute(_FILL.format(feed=feed.sql), params)
-            facts += cursor.rowcount
+            with _planner(cursor, feed.planner):
+                cursor.execute(_FILL.format(feed=feed.sql), params)
+                facts += cursor.rowcount
             timings.append((feed.name, time.perf_counter() - started))
         if facts:
             cursor.execute("ANALYZE analytics_batch")
