@@ -44,6 +44,23 @@ def test_rollups_equal_a_brute_force_recount(shoppers):
     assert rolled_up() == recount()
 
 
+def test_a_feeds_planner_options_hold_for_its_read_only(shoppers):
+    from django.db import connection
+
+    customers, products = shoppers
+    _generate(customers, products, end=timezone.now(), days=7, seed=4)
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_nestloop = on")
+
+    report = analytics_rollup_run(now=timezone.now() + LATER)  # in the test's transaction, on its connection
+
+    assert report.facts > 0 and report.steps["order_events"] > 0  # the order feed (planner: nested loops off) was read
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_nestloop')")
+        assert cursor.fetchone()[0] == "on"
+    assert rolled_up() == recount()
+
+
 def test_an_incremental_run_adds_only_what_is_new_and_a_repeated_run_changes_nothing(shoppers):
     customers, products = shoppers
     now = timezone.now()
