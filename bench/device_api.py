@@ -683,8 +683,8 @@ def main() -> int:
     parser.add_argument(
         "--web-workers",
         type=int,
-        default=2,
-        help="worker processes serving the device API (one per core: on 2 cores 4 cost 7-17 %% more CPU per event)",
+        default=os.cpu_count() or 2,
+        help="worker processes serving the device API (default: one per core; on 2 cores, 4 cost 7-17 %% more CPU per event)",
     )
     parser.add_argument(
         "--asgi-workers",

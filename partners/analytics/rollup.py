@@ -676,16 +676,15 @@ def _temp_tables(cursor, *tables: str) -> None:
 
 @contextmanager
 def _planner(cursor, settings_: tuple[tuple[str, str], ...]):
-    """Planner settings for one statement: set for the transaction, then put back as they were."""
+    """Planner settings for one statement: set for the transaction, then put back as they were.
+    (Not when the statement fails: the transaction is then aborted, and its rollback undoes them.)"""
     saved = []
     for name, value in settings_:
         cursor.execute("SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value])
         saved.append((name, cursor.fetchone()[0]))
-    try:
-        yield
-    finally:
-        for name, value in reversed(saved):
-            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    yield
+    for name, value in reversed(saved):
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
 def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shard: int, count: int) -> int:

@@ -186,8 +186,8 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "d
     size, its exact number of customers up to SAMPLE_SIZE. A group whose largest cell has the
     threshold of customers is decided by that cell. Otherwise every cell of the group holds fewer
     customers than the threshold (at most SAMPLE_SIZE: partners.checks), so its sample is all of
-    them and the union of the samples is the exact set -- read only from the cells that have any,
-    and only until it reaches the threshold. A month cell is a cell like a day's (its sample
+    them and the union of the samples is the exact set -- taken from the cells that have any, and
+    only until it reaches the threshold. A month cell is a cell like a day's (its sample
     merged batch by batch), so a range mixes them."""
     by_day = group == "day"
     g = group or "0"
@@ -195,7 +195,7 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "d
     counts = [count for _, count, _ in keys]
     source, params = _from(scope, kind, [*([group] if group else []), *sums, *counts], by_day=by_day)
     aggregates = ", ".join([*(f"COALESCE(sum({c}), 0)" for c in sums), *(f"max({c}), sum({c})" for c in counts)])
-    result, open_keys, sums_by_group = {}, defaultdict(dict), {}
+    result, open_keys, sums_by_group = {}, defaultdict(set), {}
     threshold = privacy_threshold()
     for row in _rows(f"SELECT {g}, {aggregates} FROM {source}{grouped}", params):
         sums_by_group[row[0]] = row[1 : 1 + len(sums)]
@@ -206,7 +206,7 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "d
                 # one cell decides: it has the threshold, or it is the only cell with anyone
                 result[(row[0], key)] = top if top >= threshold else total
             else:
-                open_keys[row[0]][i] = total
+                open_keys[row[0]].add(i)
     if not open_keys:
         return result, sums_by_group
     needed = sorted({i for ks in open_keys.values() for i in ks})
@@ -230,7 +230,7 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "d
                 found = union[(row[0], i)]
                 found.update(sample.split(","))
                 if len(found) >= threshold:
-                    del pending[i]  # enough: its other cells need not be read
+                    pending.discard(i)  # enough: its other samples are not united
                     result[(row[0], keys[i][0])] = len(found)
     for gv, ks in open_keys.items():
         for i in ks:
