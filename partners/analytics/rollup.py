@@ -606,25 +606,27 @@ _NEW_BITS_ALL = f"""
 INSERT INTO analytics_newbits
 SELECT product_id, '', day, chunk, bit_or(bits) FROM analytics_newbits WHERE dim <> '{DEVICES_DIM}' GROUP BY 1, 3, 4
 """
-_OR_DAY_BITS = """
-INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
-SELECT product_id, dim, 'd', day, chunk, bits FROM analytics_newbits ORDER BY product_id, dim, day, chunk
-ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
-"""
 
 
-def _or_span_bits(span: str, unit: str) -> str:
-    """The batch's new bit sets, united per week or month, OR'ed into that span's rows."""
+def _or_bits(table: str, owner: str, source: str, span: str, unit: str | None = None, shard: int | None = None) -> str:
+    """A batch's new bit sets (`source`: one row per owner, dim, day and chunk) OR'ed into `table`'s
+    rows of a span: per day as they are, or united per week or month (`unit`). `owner` is the key
+    column (product_id, partner_id); the partner rows also carry the writing shard's number."""
+    day = "day" if unit is None else f"date_trunc('{unit}', day::timestamp)::date"
+    bits = "bits" if unit is None else "bit_or(bits)"
+    grouped = "" if unit is None else f" GROUP BY {owner}, dim, {day}, chunk"
+    shard_column, shard_value = ("", "") if shard is None else (", shard", f", {int(shard)}")
     return f"""
-INSERT INTO partners_productbits AS b (product_id, dim, span, day, chunk, bits)
-SELECT product_id, dim, '{span}', date_trunc('{unit}', day::timestamp)::date, chunk, bit_or(bits) FROM analytics_newbits
-GROUP BY product_id, dim, date_trunc('{unit}', day::timestamp)::date, chunk ORDER BY 1, 2, 4, 5
-ON CONFLICT (product_id, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
+INSERT INTO {table} AS b ({owner}{shard_column}, dim, span, day, chunk, bits)
+SELECT {owner}{shard_value}, dim, '{span}', {day}, chunk, {bits} FROM {source}{grouped}
+ORDER BY {owner}, dim, {day}, chunk
+ON CONFLICT ({owner}{shard_column}, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
 """
 
 
-_OR_WEEK_BITS = _or_span_bits("w", "week")
-_OR_MONTH_BITS = _or_span_bits("m", "month")
+_OR_DAY_BITS = _or_bits("partners_productbits", "product_id", "analytics_newbits", "d")
+_OR_WEEK_BITS = _or_bits("partners_productbits", "product_id", "analytics_newbits", "w", "week")
+_OR_MONTH_BITS = _or_bits("partners_productbits", "product_id", "analytics_newbits", "m", "month")
 
 # The same bit sets united over each partner's products (partners_partnerbits, migration 0008),
 # one row per shard so that the shards never write the same rows: a figure over a partner's
@@ -641,15 +643,7 @@ FROM analytics_newbits n JOIN partners_product p ON p.id = n.product_id GROUP BY
 """
 
 
-def _or_partner_bits(span: str, unit: str | None, shard: int) -> str:
-    """The batch's partner bit sets (per day, or united per week or month) OR'ed into a shard's rows."""
-    day = "day" if unit is None else f"date_trunc('{unit}', day::timestamp)::date"
-    return f"""
-INSERT INTO partners_partnerbits AS b (partner_id, shard, dim, span, day, chunk, bits)
-SELECT partner_id, {int(shard)}, dim, '{span}', {day}, chunk, bit_or(bits) FROM analytics_partnerbits
-GROUP BY partner_id, dim, {day}, chunk ORDER BY 1, 3, 5, 6
-ON CONFLICT (partner_id, shard, dim, span, day, chunk) DO UPDATE SET bits = b.bits | EXCLUDED.bits
-"""
+_PARTNER_BITS = ("partners_partnerbits", "partner_id", "analytics_partnerbits")  # _or_bits' table, owner, source
 
 
 # Temporary tables live in the session's local buffers (8 MB by default): a batch's facts spill
@@ -674,6 +668,18 @@ def _temp_tables(cursor, *tables: str) -> None:
         cursor.execute(table)
 
 
+# A batch's temporary tables by name: created for each batch's connection, emptied after it.
+_BATCH_TEMP_TABLES = {
+    "analytics_batch": _BATCH_TABLE,
+    "analytics_members": _BATCH_MEMBERS_TABLE,
+    "analytics_daysums": _DAY_SUMS_TABLE,
+    "analytics_daysamples": _DAY_SAMPLES_TABLE,
+    "analytics_reorders": _REORDER_ROWS_TABLE,
+    "analytics_newbits": _NEW_BITS_TABLE,
+    "analytics_partnerbits": _PARTNER_NEW_BITS_TABLE,
+}
+
+
 @contextmanager
 def _planner(cursor, settings_: tuple[tuple[str, str], ...]):
     """Planner settings for one statement: set for the transaction, then put back as they were.
@@ -689,16 +695,7 @@ def _planner(cursor, settings_: tuple[tuple[str, str], ...]):
 
 def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shard: int, count: int) -> int:
     with connection.cursor() as cursor:
-        _temp_tables(
-            cursor,
-            _BATCH_TABLE,
-            _BATCH_MEMBERS_TABLE,
-            _DAY_SUMS_TABLE,
-            _DAY_SAMPLES_TABLE,
-            _REORDER_ROWS_TABLE,
-            _NEW_BITS_TABLE,
-            _PARTNER_NEW_BITS_TABLE,
-        )
+        _temp_tables(cursor, *_BATCH_TEMP_TABLES.values())
         facts = 0
         timings = []
         for feed, lo, hi in ranges:
@@ -727,24 +724,15 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shar
                 ("week_bits", _OR_WEEK_BITS),
                 ("month_bits", _OR_MONTH_BITS),
                 ("partner_bits", _PARTNER_NEW_BITS),
-                ("partner_day_bits", _or_partner_bits("d", None, shard)),
-                ("partner_week_bits", _or_partner_bits("w", "week", shard)),
-                ("partner_month_bits", _or_partner_bits("m", "month", shard)),
+                ("partner_day_bits", _or_bits(*_PARTNER_BITS, "d", shard=shard)),
+                ("partner_week_bits", _or_bits(*_PARTNER_BITS, "w", "week", shard)),
+                ("partner_month_bits", _or_bits(*_PARTNER_BITS, "m", "month", shard)),
             )
             for name, statement in steps:
                 started = time.perf_counter()
                 cursor.execute(statement)
                 timings.append((name, time.perf_counter() - started))
-        temporary = (
-            "analytics_batch",
-            "analytics_members",
-            "analytics_daysums",
-            "analytics_daysamples",
-            "analytics_reorders",
-            "analytics_newbits",
-            "analytics_partnerbits",
-        )
-        for table in temporary:
+        for table in _BATCH_TEMP_TABLES:
             cursor.execute(f"TRUNCATE {table}")
     for name, seconds in timings:
         spent[name] = spent.get(name, 0.0) + seconds

@@ -11,7 +11,7 @@ from django.db import connection
 
 from devices.models import DeviceEvent
 from orders.models import OrderEvent
-from partners.analytics.rollup import BITS_CHUNK, DEVICES_DIM, SAMPLE
+from partners.analytics.rollup import BITS_CHUNK, DEVICES_DIM, SAMPLE, shards
 from partners.models import CustomerTimeZone, Product
 
 BITS = {"presses": 1, "placed": 2, "filtered": 4, "paused": 8, "cancelled": 16, "delivered": 32, "failed": 64}
@@ -143,12 +143,24 @@ def recount(*, raw: bool = False) -> dict:
 
 
 def _partner_bits(bits: dict) -> dict:
-    """The product bit sets united per partner and rollup shard (product id mod 2)."""
-    partner_of = dict(Product.objects.values_list("pk", "partner_id"))
+    """The product bit sets united per partner and rollup shard (product id modulo shards)."""
+    partner_of, count = dict(Product.objects.values_list("pk", "partner_id")), shards()
     united = defaultdict(set)
     for (product, dim, span, day), ids in bits.items():
-        united[(partner_of[product], product % 2, dim, span, day)] |= ids
+        united[(partner_of[product], product % count, dim, span, day)] |= ids
     return dict(united)
+
+
+def _stored_bits(sql: str) -> dict:
+    """{key: ids} from bit-set rows selected as (*key, chunk, bits::text), the chunks united."""
+    stored = defaultdict(set)
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        for *key, chunk, text in cursor.fetchall():
+            ids = {chunk * BITS_CHUNK + i for i, bit in enumerate(text) if bit == "1"}
+            if ids:
+                stored[tuple(key)] |= ids
+    return dict(stored)
 
 
 def _month_key(product, day, *rest):
@@ -250,22 +262,8 @@ def rolled_up() -> dict:
     if connection.vendor == "postgresql":
         for key in ("devices", "members", "reorders"):
             assert not result.pop(key), f"PostgreSQL keeps no {key} rows"
-        bits = defaultdict(set)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT product_id, dim, span, day, chunk, bits::text FROM partners_productbits")
-            for product, dim, span, day, chunk, text in cursor.fetchall():
-                ids = {chunk * BITS_CHUNK + i for i, bit in enumerate(text) if bit == "1"}
-                if ids:
-                    bits[(product, dim, span, day)] |= ids
-        result["bits"] = dict(bits)
-        partner_bits = defaultdict(set)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT partner_id, shard, dim, span, day, chunk, bits::text FROM partners_partnerbits")
-            for partner, shard, dim, span, day, chunk, text in cursor.fetchall():
-                ids = {chunk * BITS_CHUNK + i for i, bit in enumerate(text) if bit == "1"}
-                if ids:
-                    partner_bits[(partner, shard, dim, span, day)] |= ids
-        result["partner_bits"] = dict(partner_bits)
+        result["bits"] = _stored_bits("SELECT product_id, dim, span, day, chunk, bits::text FROM partners_productbits")
+        result["partner_bits"] = _stored_bits("SELECT partner_id, shard, dim, span, day, chunk, bits::text FROM partners_partnerbits")
         result.update(_rolled_up_months())
     return result
 

@@ -48,6 +48,10 @@ def test_rollups_equal_a_brute_force_recount(shoppers):
 def test_a_feeds_planner_options_hold_for_its_read_only(shoppers, before):
     from django.db import connection
 
+    from orders.analytics_feed import ORDER_EVENTS_FEED
+    from partners.analytics.feeds import feed_named
+    from partners.analytics.rollup import _planner
+
     customers, products = shoppers
     _generate(customers, products, end=timezone.now(), days=7, seed=4)
     with connection.cursor() as cursor:
@@ -59,6 +63,10 @@ def test_a_feeds_planner_options_hold_for_its_read_only(shoppers, before):
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('enable_nestloop')")
         assert cursor.fetchone()[0] == before
+        # and while a feed is read, its options hold
+        with _planner(cursor, feed_named(ORDER_EVENTS_FEED).planner):
+            cursor.execute("SELECT current_setting('enable_nestloop')")
+            assert cursor.fetchone()[0] == "off"
     assert rolled_up() == recount()
 
 
