@@ -262,6 +262,8 @@ class History:
                     "status_code",
                     "response_body",
                     "order_id",
+                    "customer_id",
+                    "product_id",
                     "occurred_at",
                     "received_at",
                 ],
@@ -362,9 +364,12 @@ class History:
                 order_id = self._order(at, customer, product, source, device["serial"], streams)
         event_id = f"{rng.getrandbits(128):032x}"
         stamp = datetime.fromtimestamp(at, UTC).isoformat()
+        null = chr(92) + "N"
+        # the product the event named, as the intake records it (none for a reading or an unknown one)
+        named = product if product is not None and outcome not in ("recorded", "unknown_product") else None
         streams["events"].add(
             f"{self.next_event}\t{device['pk']}\t{event_id}\t{etype}\t{payload}\t{event_id}{event_id}\t{outcome}\t{status}"
-            f"\t{self.BODIES[outcome]}\t{order_id if order_id else chr(92) + 'N'}\t\\N\t{stamp}"
+            f"\t{self.BODIES[outcome]}\t{order_id if order_id else null}\t{customer}\t{named if named is not None else null}\t\\N\t{stamp}"
         )
         self.next_event += 1
 

@@ -8,32 +8,34 @@ not understood, a button bound to nothing). Orders placed, cancelled, delivered 
 come from the order timeline's feed, not from here. `recorded` (a supply level above its
 threshold) and `device_unclaimed` events are not requests by a customer and are skipped.
 
-An event refers to an order placed by it or one still in progress, so the orders a range of the
-log refers to lie between the lowest and highest order id in the range: the join is bounded by
-them (both from one pass over the range, `bounds`), and each batch reads those orders from the primary key rather than hashing all of them
-(`+ 0`: the bounds come from the range's rows, not from walking the order_id index past every
-older or newer order).
+The event carries its customer and the product it named, as the intake knew them
+(DeviceEvent.customer and .product), and its type says which kind of device sent it -- a
+`press` comes only from a button, a `scan` or `voice` only from a wand, a `slot_status` only
+from an appliance (devices.services._decide_and_record, devices.voice) -- so a range of the log
+is read alone, without joining the devices, the orders or the catalog. Each rollup shard keeps
+only its own products' rows (`partners.analytics.rollup._FILL`), a filter on the event's own
+column, so the rows of the other shards are dropped as they are read.
 """
 
 from partners.analytics.feeds import FactFeed, feed_register
 
 DEVICE_EVENTS_FEED = "device_events"
 
-_SQL = """
-WITH bounds AS MATERIALIZED (
-    SELECT min(order_id + 0) AS lo, max(order_id + 0) AS hi FROM devices_deviceevent WHERE id > %(lo)s AND id <= %(hi)s
-)
+# PostgreSQL guesses that the shard's filter on the event's product (`rollup._FILL`) keeps a
+# handful of rows, not half of them, and then looks up each fact's time zone by its key, row by
+# row; hash joins read a 667k-id range in 0.81 s instead of 1.34 s (median of 8, 10M copy).
+_PLANNER = (("enable_nestloop", "off"),)
+
+_SOURCE = "CASE e.type WHEN 'press' THEN 'button' WHEN 'slot_status' THEN 'appliance' WHEN 'voice' THEN 'voice' ELSE 'scan' END"
+
+_SQL = f"""
 SELECT
     e.id,
     e.received_at AS at,
-    COALESCE(o.customer_id, d.customer_id) AS customer_id,
-    CASE WHEN e.outcome = 'unknown_product' THEN NULL
-         ELSE COALESCE(o.product_id, p.id, CASE WHEN d.kind = 'button' THEN d.product_id END) END AS product_id,
+    e.customer_id,
+    e.product_id,
     e.device_id,
-    CASE WHEN d.kind = 'button' THEN 'button'
-         WHEN d.kind = 'appliance' OR e.type = 'slot_status' THEN 'appliance'
-         WHEN e.type = 'voice' THEN 'voice'
-         ELSE 'scan' END AS source,
+    {_SOURCE} AS source,
     1 AS presses,
     0 AS placed,
     CASE WHEN e.outcome = 'order_in_progress' THEN 1 ELSE 0 END AS filtered,
@@ -41,21 +43,13 @@ SELECT
     0 AS cancelled,
     0 AS delivered,
     0 AS failed,
-    CASE WHEN e.outcome <> 'unknown_product' THEN ''
-         WHEN d.kind = 'button' THEN 'button'
-         WHEN e.type = 'voice' THEN 'voice'
-         WHEN d.kind = 'appliance' OR e.type = 'slot_status' THEN 'appliance'
-         ELSE 'scan' END AS unmet_kind,
-    COALESCE(e.payload ->> 'gtin', '') AS gtin
+    CASE WHEN e.outcome = 'unknown_product' THEN {_SOURCE} ELSE '' END AS unmet_kind,
+    CASE WHEN e.outcome = 'unknown_product' THEN COALESCE(e.payload ->> 'gtin', '') ELSE '' END AS gtin
 FROM devices_deviceevent e
-JOIN devices_device d ON d.id = e.device_id
-LEFT JOIN orders_order o ON o.id = e.order_id
-    AND o.id BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)
-LEFT JOIN partners_product p ON e.order_id IS NULL AND e.outcome <> 'unknown_product' AND p.gtin = e.payload ->> 'gtin'
 WHERE e.id > %(lo)s AND e.id <= %(hi)s
   AND e.outcome NOT IN ('device_unclaimed', 'recorded')
 """
 
 
 def register() -> None:
-    feed_register(FactFeed(name=DEVICE_EVENTS_FEED, table="devices_deviceevent", time_column="received_at", sql=_SQL))
+    feed_register(FactFeed(name=DEVICE_EVENTS_FEED, table="devices_deviceevent", time_column="received_at", sql=_SQL, planner=_PLANNER))

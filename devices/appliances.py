@@ -158,12 +158,15 @@ def slot_status_decide(ctx: IntakeContext, event: DeviceEventInput, now: datetim
         summary = order_summary(result.order)
         if not result.created:
             detail = f"An order for {slot.product.name} is already {summary['status']}; no new order was placed."
-            return _record(ctx, event, now, 200, "order_in_progress", detail, summary, result.order.pk, extra=extra)
+            product_id = result.order.product_id
+            return _record(ctx, event, now, 200, "order_in_progress", detail, summary, result.order.pk, extra=extra, product_id=product_id)
         log.info("slot_reorder device=%s slot=%s reason=%s order=%s", ctx.serial, slot.name, reason, result.order.public_id)
         detail = (
             f"Order placed: {result.order.quantity} x {slot.product.name} ({slot.name} is low), held until {iso(result.order.hold_until)}."
         )
-        return _record(ctx, event, now, 201, "order_placed", detail, summary, result.order.pk, extra=extra)
+        return _record(
+            ctx, event, now, 201, "order_placed", detail, summary, result.order.pk, extra=extra, product_id=result.order.product_id
+        )
 
 
 # A reading is placed at the device's `occurred_at` when that is plausible (an appliance that
@@ -205,7 +208,7 @@ def _already_ordered(ctx, event, now, slot: ApplianceSlot, extra: dict) -> Intak
         order.product = slot.product if slot.product and slot.product.pk == order.product_id else Product.objects.get(pk=order.product_id)
         summary = order_summary(order)
         detail = f"An order for {order.product.name} is already {order.status}; no new order was placed."
-        return _record(ctx, event, now, 200, "order_in_progress", detail, summary, order.pk, extra=extra)
+        return _record(ctx, event, now, 200, "order_in_progress", detail, summary, order.pk, extra=extra, product_id=order.product_id)
     detail = f"Recorded: {slot.name} was reordered in this cycle ({order.status}); the next order follows a refill."
     return _record(ctx, event, now, 200, "recorded", detail, extra=extra)
 

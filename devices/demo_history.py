@@ -159,6 +159,8 @@ def history_generate(
                 status_code=status,
                 response_body=answer_body(event_id=event_id, outcome=outcome, detail="(demo history)", order=None),
                 order=order,
+                customer_id=device.customer_id,
+                product_id=None if outcome == "unknown_product" else device.product_id,
                 received_at=at,
             )
         )

@@ -65,6 +65,15 @@ class DeviceEvent(models.Model):
     order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="device_events", db_index=False, db_constraint=False
     )
+    # Whom and what the event was about, as the intake knew it: the device's customer then, and
+    # the product the event named (its order's; a paused button's or a paused scan's; None when
+    # it named nothing known). Partner analytics reads them here instead of joining the devices,
+    # orders and catalog for every event (devices/analytics_feed.py); a device claimed by someone
+    # else later does not move its old events. Neither is indexed or enforced, like the keys above.
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False)
     occurred_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField()
 

@@ -35,9 +35,12 @@ def scan_decide(ctx: IntakeContext, event: DeviceEventInput, now: datetime, *, r
         return record(
             ctx, event, now, 409, "device_unclaimed", "No customer has linked this device yet; enter its claim code on the website."
         )
-    if ctx.paused:
-        return record(ctx, event, now, 409, "device_paused", "This device is paused; unpause it on the website to order again.")
     gtin = event.payload["gtin"]
+    if ctx.paused:
+        # the product it asked for still counts for its brand (a paused request)
+        named = Product.objects.filter(gtin=gtin).values_list("pk", flat=True).first()
+        paused = "This device is paused; unpause it on the website to order again."
+        return record(ctx, event, now, 409, "device_paused", paused, product_id=named)
     product = Product.objects.filter(gtin=gtin, active=True).only("pk", "sku", "name", "price", "max_quantity").first()
     if product is None:
         # The GTIN stays in the event's payload: partner analytics counts it as unmet demand.
@@ -57,7 +60,7 @@ def scan_decide(ctx: IntakeContext, event: DeviceEventInput, now: datetime, *, r
         summary = order_summary(result.order)
         if not result.created:
             detail = f"An order for {product.name} is already {summary['status']}; no new order was placed."
-            return record(ctx, event, now, 200, "order_in_progress", detail, summary, result.order.pk)
+            return record(ctx, event, now, 200, "order_in_progress", detail, summary, result.order.pk, product_id=product.pk)
         order = result.order
         detail = f"Order placed: {order.quantity} x {product.name}, held until {iso(order.hold_until)} for you to approve or remove."
-        return record(ctx, event, now, 201, "order_placed", detail, summary, order.pk)
+        return record(ctx, event, now, 201, "order_placed", detail, summary, order.pk, product_id=product.pk)

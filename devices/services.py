@@ -313,7 +313,8 @@ def _decide_and_record(ctx: IntakeContext, event: DeviceEventInput, now: datetim
     if ctx.customer_id is None:
         return _record(ctx, event, now, 409, "device_unclaimed", "No customer has linked this device yet; enter its claim code on the website.")
     if ctx.paused:
-        return _record(ctx, event, now, 409, "device_paused", "This device is paused; unpause it on the website to order again.")
+        paused = "This device is paused; unpause it on the website to order again."
+        return _record(ctx, event, now, 409, "device_paused", paused, product_id=ctx.product.id if ctx.product is not None else None)
     if ctx.product is None or not ctx.product.active:
         return _record(ctx, event, now, 422, "unknown_product", "This button is not bound to a product in the catalog.")
     if ctx.order_in_progress is not None:
@@ -337,12 +338,13 @@ def _decide_and_record(ctx: IntakeContext, event: DeviceEventInput, now: datetim
         qty = result.order.quantity
         hold = result.order.hold_until
         detail = f"Order placed: {qty} x {ctx.product.name}, held until {iso(hold)} for you to approve or remove."
-        return _record(ctx, event, now, 201, "order_placed", detail, summary, result.order.pk)
+        return _record(ctx, event, now, 201, "order_placed", detail, summary, result.order.pk, product_id=ctx.product.id)
 
 
 def _in_progress(ctx, event, now, summary: dict, order_id: int) -> IntakeAnswer:
+    """An order for the button's product is in progress (it is that product's: Invariant 2)."""
     detail = f"An order for {ctx.product.name} is already {summary['status']}; no new order was placed."
-    return _record(ctx, event, now, 200, "order_in_progress", detail, summary, order_id)
+    return _record(ctx, event, now, 200, "order_in_progress", detail, summary, order_id, product_id=ctx.product.id)
 
 
 def _json_param(value: dict, vendor: str):
@@ -358,17 +360,29 @@ def _dumps_text(value) -> str:
 
 _INSERT_EVENT_SQL = """
 INSERT INTO devices_deviceevent
-    (device_id, event_id, type, payload, body_hash, outcome, status_code, response_body, order_id, occurred_at, received_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    (device_id, event_id, type, payload, body_hash, outcome, status_code, response_body, order_id, customer_id, product_id,
+     occurred_at, received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (device_id, event_id) DO NOTHING
 RETURNING id
 """
 
 
 def _record(
-    ctx, event, now, status: int, outcome: str, detail: str, order: dict | None = None, order_id: int | None = None, extra: dict | None = None
+    ctx,
+    event,
+    now,
+    status: int,
+    outcome: str,
+    detail: str,
+    order: dict | None = None,
+    order_id: int | None = None,
+    extra: dict | None = None,
+    *,
+    product_id: int | None = None,
 ) -> IntakeAnswer:
-    """Write the event and its answer; raises _DuplicateEvent if a concurrent twin got there first."""
+    """Write the event and its answer; raises _DuplicateEvent if a concurrent twin got there first.
+    `product_id` is the product the event named (its order's, a paused device's), for analytics."""
     body = answer_body(event_id=event.event_id, outcome=outcome, detail=detail, order=order, extra=extra)
     conn = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a thread-local lookup
     ops = conn.ops
@@ -385,6 +399,8 @@ def _record(
                 status,
                 body,
                 order_id,
+                ctx.customer_id,
+                product_id,
                 ops.adapt_datetimefield_value(event.occurred_at),
                 ops.adapt_datetimefield_value(now),
             ],

@@ -213,7 +213,9 @@ def _settle(*, clip_id: int, transcript_text: str, match: Match, elapsed: float)
         ]
     )
     # The event log keeps the first answer (replays), and records the outcome for analytics.
-    DeviceEvent.objects.filter(device_id=clip.device_id, event_id=clip.event_id).update(outcome=str(status), order=order)
+    DeviceEvent.objects.filter(device_id=clip.device_id, event_id=clip.event_id).update(
+        outcome=str(status), order=order, product_id=order.product_id if order is not None else None
+    )
     log.info(
         "voice_clip_settled clip=%s device=%s outcome=%s confidence=%s order=%s seconds=%.2f",
         clip.public_id, device.serial, status, match.confidence, order.public_id if order else "-", elapsed,

@@ -77,7 +77,8 @@ def test_a_clear_spoken_reorder_is_placed_and_the_outcome_is_polled(client, cust
     assert "plastic wrap" in clip.transcript
     answer = _poll(client, wand, "v-wrap")
     assert (answer["outcome"], answer["order"]["id"]) == ("order_placed", str(order.public_id))
-    assert DeviceEvent.objects.get().outcome == "order_placed"
+    event = DeviceEvent.objects.get()
+    assert (event.outcome, event.customer_id, event.product_id) == ("order_placed", customer.pk, catalog["wrap"].pk)  # for analytics
     assert _upload(client, wand, "v-wrap", "get me some plastic wrap").status_code == 202  # replay: still processing
 
 

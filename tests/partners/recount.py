@@ -23,6 +23,17 @@ def _local(at, customer_id, zones):
     return local.date(), local.hour
 
 
+def attributed(e: DeviceEvent, by_gtin: dict) -> tuple[int | None, int | None]:
+    """(customer, product) of an event, worked out from its order, its device and the catalog --
+    as the analytics feed did before the intake recorded them on the event. `e` comes with its
+    device and order selected; by_gtin maps each catalog GTIN to its product."""
+    customer = e.order.customer_id if e.order else e.device.customer_id
+    if e.outcome == "unknown_product":
+        return customer, None
+    named_by_device = e.device.product_id if e.device.kind == "button" else None
+    return customer, e.order.product_id if e.order else by_gtin.get(e.payload.get("gtin")) or named_by_device
+
+
 def recount(*, raw: bool = False) -> dict:
     """The rollup tables as they should be. raw: also the per-customer tables PostgreSQL does
     without (members: {(product, day, customer, source): (flags, hour bits)})."""
@@ -32,7 +43,7 @@ def recount(*, raw: bool = False) -> dict:
     for e in DeviceEvent.objects.select_related("device", "order").order_by("pk"):
         if e.outcome in ("device_unclaimed", "recorded"):
             continue
-        customer = e.order.customer_id if e.order else e.device.customer_id
+        customer, product = attributed(e, by_gtin)
         if customer is None:
             continue
         kind = e.device.kind
@@ -48,9 +59,6 @@ def recount(*, raw: bool = False) -> dict:
         if e.outcome == "unknown_product":
             facts.append((e.received_at, customer, None, e.device_id, source, None, source, e.payload.get("gtin", ""), None))
             continue
-        product = (
-            e.order.product_id if e.order else by_gtin.get(e.payload.get("gtin")) or (e.device.product_id if kind == "button" else None)
-        )
         metrics = (
             ["presses"] + (["filtered"] if e.outcome == "order_in_progress" else []) + (["paused"] if e.outcome == "device_paused" else [])
         )
