@@ -208,14 +208,24 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "d
                 open_keys[row[0]].add(i)
     if not open_keys:
         return result, sums_by_group
-    needed = sorted({i for ks in open_keys.values() for i in ks})
-    any_positive = " OR ".join(f"{keys[i][1]} > 0" for i in needed)
+    # Per key, its open groups: named when they are few (a busy partner's metric open on a day or
+    # two); when a key is open in most groups (a rare metric over a small partner's sparse year)
+    # its cells are read wherever it has anyone -- a list of hundreds of values costs more to
+    # test on every cell than reading the rest.
+    open_in = defaultdict(list)
+    for gv, ks in open_keys.items():
+        for i in ks:
+            open_in[i].append(gv)
+    needed = sorted(open_in)
+    conditions, groups = [], []
+    for i in needed:
+        if group is not None and len(open_in[i]) <= 50:
+            conditions.append(f"({keys[i][1]} > 0 AND {group} IN ({', '.join(['%s'] * len(open_in[i]))}))")
+            groups += open_in[i]
+        else:
+            conditions.append(f"{keys[i][1]} > 0")
     columns = [*([group] if group else []), *(keys[i][1] for i in needed), *(keys[i][2] for i in needed)]
     source, params = _from(scope, kind, columns, by_day=by_day)
-    # Name the open groups when they are few; when most are open (a small partner's year by day)
-    # a list of hundreds of values costs more to test on every cell than reading the rest.
-    groups = list(open_keys) if group is not None and len(open_keys) <= 50 else []
-    in_groups = f" AND {group} IN ({', '.join(['%s'] * len(groups))})" if groups else ""
     # An open group's cells are all below the threshold, so each one's sample is all of its
     # customers: the samples of the cells below the threshold, joined per group, hold the exact set.
     # (Joined here rather than fetched a cell per row: a small partner's sparse year has about
@@ -223,7 +233,7 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "d
     join = "string_agg" if connection.vendor == "postgresql" else "group_concat"
     joined = ", ".join(f"{join}({keys[i][2]}, ',') FILTER (WHERE {keys[i][1]} > 0 AND {keys[i][1]} < {int(threshold)})" for i in needed)
     position = {i: n for n, i in enumerate(needed, start=1)}
-    for row in _rows(f"SELECT {g}, {joined} FROM {source} WHERE ({any_positive}){in_groups}{grouped}", params + groups):
+    for row in _rows(f"SELECT {g}, {joined} FROM {source} WHERE {' OR '.join(conditions)}{grouped}", params + groups):
         for i in open_keys.get(row[0], ()):
             samples = row[position[i]]
             result[(row[0], keys[i][0])] = len(set(samples.split(","))) if samples else 0
