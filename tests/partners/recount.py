@@ -23,6 +23,13 @@ def _local(at, customer_id, zones):
     return local.date(), local.hour
 
 
+def clear_bit_sets() -> None:
+    """Empty the bit-set tables, which are not models' tables: the flush after an earlier
+    transactional test (pytest-django runs those last) leaves their rows for the next one."""
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE partners_productbits, partners_partnerbits")
+
+
 def attributed(e: DeviceEvent, by_gtin: dict) -> tuple[int | None, int | None]:
     """(customer, product) of an event, worked out from its order, its device and the catalog --
     as the analytics feed did before the intake recorded them on the event. `e` comes with its

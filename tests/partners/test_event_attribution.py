@@ -14,9 +14,14 @@ from devices.models import ApplianceSlot, Device, DeviceEvent
 from partners.analytics.rollup import analytics_rollup_run
 from partners.models import Product, RollupWatermark
 from tests.factories import ProductFactory, make_appliance, make_button, make_wand
-from tests.partners.recount import attributed, recount, rolled_up
+from tests.partners.recount import attributed, clear_bit_sets, recount, rolled_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_bit_sets_left(transactional_db):
+    clear_bit_sets()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from partners.analytics.rollup import analytics_rollup_run
 from partners.analytics.selectors import rollup_watermark
 from partners.models import CustomerTimeZone, ProductDayStat, RollupWatermark
 from tests.factories import PartnerFactory, ProductFactory, UserFactory
-from tests.partners.recount import recount, rolled_up
+from tests.partners.recount import clear_bit_sets, recount, rolled_up
 
 LATER = timedelta(minutes=1)
 
@@ -292,9 +292,7 @@ def test_the_shards_roll_up_in_parallel_on_connections_of_their_own(shoppers):
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite rolls up in one shard")
-    with connection.cursor() as cursor:
-        # not models' tables, so the flush after an earlier transactional test left their rows
-        cursor.execute("TRUNCATE partners_productbits, partners_partnerbits")
+    clear_bit_sets()
     customers, products = shoppers
     now = timezone.now()
     _generate(customers, products, end=now - timedelta(days=2), days=10, seed=9)
