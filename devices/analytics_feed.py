@@ -21,11 +21,6 @@ from partners.analytics.feeds import FactFeed, feed_register
 
 DEVICE_EVENTS_FEED = "device_events"
 
-# PostgreSQL guesses that the shard's filter on the event's product (`rollup._FILL`) keeps a
-# handful of rows, not half of them, and then looks up each fact's time zone by its key, row by
-# row; hash joins read a 667k-id range in 0.81 s instead of 1.34 s (median of 8, 10M copy).
-_PLANNER = (("enable_nestloop", "off"),)
-
 _SOURCE = "CASE e.type WHEN 'press' THEN 'button' WHEN 'slot_status' THEN 'appliance' WHEN 'voice' THEN 'voice' ELSE 'scan' END"
 
 _SQL = f"""
@@ -52,4 +47,4 @@ WHERE e.id > %(lo)s AND e.id <= %(hi)s
 
 
 def register() -> None:
-    feed_register(FactFeed(name=DEVICE_EVENTS_FEED, table="devices_deviceevent", time_column="received_at", sql=_SQL, planner=_PLANNER))
+    feed_register(FactFeed(name=DEVICE_EVENTS_FEED, table="devices_deviceevent", time_column="received_at", sql=_SQL))

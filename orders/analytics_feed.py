@@ -46,13 +46,5 @@ WHERE oe.id > %(lo)s AND oe.id <= %(hi)s
 """
 
 
-# The bounds are unknown when the statement is planned, so PostgreSQL guesses a few hundred
-# orders, and with the rollup's shard filter a handful of facts: it then looks up each order's
-# timeline by the order_id index and each customer's time zone by its key, one row at a time.
-# With nested loops off the same rows come from hash joins (10M copy, 1M-id batches, both
-# shards, interleaved: 1.20 s against 1.55 s median). The device feed does the same.
-_PLANNER = (("enable_nestloop", "off"),)
-
-
 def register() -> None:
-    feed_register(FactFeed(name=ORDER_EVENTS_FEED, table="orders_orderevent", time_column="at", sql=_SQL, planner=_PLANNER))
+    feed_register(FactFeed(name=ORDER_EVENTS_FEED, table="orders_orderevent", time_column="at", sql=_SQL))

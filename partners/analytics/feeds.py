@@ -52,9 +52,6 @@ class FactFeed:
     table: str  # the source table (its `id` is the watermark's column)
     time_column: str  # an indexed timestamp column, for the safe horizon
     sql: str  # SELECT ... WHERE <table>.id > %(lo)s AND <table>.id <= %(hi)s
-    # PostgreSQL planner settings for reading this feed into a batch, e.g. (("enable_nestloop",
-    # "off"),): set for that statement only, within the rollup's transaction.
-    planner: tuple[tuple[str, str], ...] = ()
 
 
 _FEEDS: dict[str, FactFeed] = {}

@@ -680,6 +680,15 @@ _BATCH_TEMP_TABLES = {
 }
 
 
+# A batch reads hundreds of thousands of facts, but PostgreSQL plans the read expecting a
+# handful: the shard's filter (`mod(product_id, shards) = shard`, _FILL) looks selective to it,
+# and the order feed's id bounds are unknown until the statement runs. It then looks up each
+# fact's time zone, and each order's timeline, one row at a time by index. Every feed is read
+# with nested loops off, so those come from hash joins (10M copy: the order feed's 1M-id read
+# 1.20 s against 1.55 s, the device feed's 667k ids 0.81 s against 1.34 s, medians).
+FILL_PLANNER = (("enable_nestloop", "off"),)
+
+
 @contextmanager
 def _planner(cursor, settings_: tuple[tuple[str, str], ...]):
     """Planner settings for one statement: set for the transaction, then put back as they were.
@@ -701,7 +710,7 @@ def _apply_postgresql(ranges: list[tuple[FactFeed, int, int]], spent: dict, shar
         for feed, lo, hi in ranges:
             started = time.perf_counter()
             params = {"tz": settings.DASH_DEFAULT_TIME_ZONE, "lo": lo, "hi": hi, "shards": count, "shard": shard}
-            with _planner(cursor, feed.planner):
+            with _planner(cursor, FILL_PLANNER):
                 cursor.execute(_FILL.format(feed=feed.sql), params)
                 facts += cursor.rowcount
             timings.append((feed.name, time.perf_counter() - started))

@@ -237,9 +237,6 @@ def _cells(scope: Scope, group: str | None, keys: list[tuple], *, kind: str = "d
         for i in open_keys.get(row[0], ()):
             samples = row[position[i]]
             result[(row[0], keys[i][0])] = len(set(samples.split(","))) if samples else 0
-    for gv, ks in open_keys.items():
-        for i in ks:
-            result.setdefault((gv, keys[i][0]), 0)
     return result, sums_by_group
 
 

@@ -45,12 +45,10 @@ def test_rollups_equal_a_brute_force_recount(shoppers):
 
 
 @pytest.mark.parametrize("before", ["on", "off"])
-def test_a_feeds_planner_options_hold_for_its_read_only(shoppers, before):
+def test_the_fills_planner_options_hold_for_the_feeds_reads_only(shoppers, before):
     from django.db import connection
 
-    from orders.analytics_feed import ORDER_EVENTS_FEED
-    from partners.analytics.feeds import feed_named
-    from partners.analytics.rollup import _planner
+    from partners.analytics.rollup import FILL_PLANNER, _planner
 
     customers, products = shoppers
     _generate(customers, products, end=timezone.now(), days=7, seed=4)
@@ -64,7 +62,7 @@ def test_a_feeds_planner_options_hold_for_its_read_only(shoppers, before):
         cursor.execute("SELECT current_setting('enable_nestloop')")
         assert cursor.fetchone()[0] == before
         # and while a feed is read, its options hold
-        with _planner(cursor, feed_named(ORDER_EVENTS_FEED).planner):
+        with _planner(cursor, FILL_PLANNER):
             cursor.execute("SELECT current_setting('enable_nestloop')")
             assert cursor.fetchone()[0] == "off"
     assert rolled_up() == recount()
