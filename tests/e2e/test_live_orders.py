@@ -45,28 +45,27 @@ class GroupListener:
         self.group = customer_group(customer_id)
         self.messages: list[dict] = []
         self.ready = threading.Event()
+        self.stopping = False
         self.thread = threading.Thread(target=lambda: asyncio.run(self._listen()), name="group-listener", daemon=True)
         self.thread.start()
         assert self.ready.wait(10), "the group listener did not start"
 
     async def _listen(self):
-        self.loop = asyncio.get_running_loop()
-        self.layer = channel_layers.make_backend("default")  # its own: the live server's loop uses the shared one
-        self.channel = await self.layer.new_channel()
-        await self.layer.group_add(self.group, self.channel)
+        layer = channel_layers.make_backend("default")  # its own: the live server's loop uses the shared one
+        channel = await layer.new_channel()
+        await layer.group_add(self.group, channel)
         self.ready.set()
-        # receive() is never cancelled: a receive cancelled by a timeout can drop the message it
-        # was taking (a missed broadcast failed this test once in CI); stop() sends a message instead.
-        while (message := await self.layer.receive(self.channel)).get("type") != STOP:
+        while not self.stopping:
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), 0.5)
+            except TimeoutError:
+                continue
             self.messages.append(message)
-        await self.layer.group_discard(self.group, self.channel)
+        await layer.group_discard(self.group, channel)
 
     def stop(self):
-        asyncio.run_coroutine_threadsafe(self.layer.send(self.channel, {"type": STOP}), self.loop).result(5)
+        self.stopping = True
         self.thread.join(5)
-
-
-STOP = "group_listener.stop"
 
 
 @pytest.fixture
