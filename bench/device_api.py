@@ -436,14 +436,21 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
     with contextlib.suppress(PermissionError):
         os.nice(-5)
     primed_ids: set[str] = set()
-    if args.prime_seconds > 0:
-        # Every customer's first press places an order; starting from an empty database, that is
-        # a burst of thousands of orders in the first seconds that no real day has. A gentler
-        # first phase brings the order pipeline to its steady state before the measured load.
-        print(f"prime: {args.prime_rate:g}/s for {args.prime_seconds:g}s (not measured) ...", flush=True)
+    cycle = args.hold_seconds + args.ship_seconds + args.deliver_seconds
+    prime_seconds = cycle if args.prime_seconds is None else args.prime_seconds
+    if prime_seconds > 0:
+        # Every button's first press places an order. Starting from an empty database at full
+        # rate, that is thousands of orders in the first seconds, delivered together one order
+        # cycle later, and reordered together again: waves of orders one cycle apart, which no
+        # fleet of independent devices makes (a run measured order placements swinging between
+        # 0 and 125 a second, against about 55 in the steady state). So each button is pressed
+        # once, in a shuffled order, spread over one order cycle (hold + ship + deliver): the
+        # orders in progress start spread evenly over their cycle, as in the steady state.
+        rate = len(tokens) / prime_seconds
+        print(f"prime: each button pressed once over {prime_seconds:g}s ({rate:.0f}/s; not measured) ...", flush=True)
         prime = loadgen.run(
-            host="127.0.0.1", port=port, tokens=tokens, rate=args.prime_rate, warmup=0, duration=args.prime_seconds,
-            max_connections=args.connections, timeout=args.timeout, replay_share=0, seed=args.seed + 1,
+            host="127.0.0.1", port=port, tokens=tokens, rate=rate, warmup=0, duration=prime_seconds,
+            max_connections=args.connections, timeout=args.timeout, replay_share=0, seed=args.seed + 1, each_once=True,
         )  # fmt: skip
         primed_ids = set(prime["placed_order_ids"])
         print(f"prime: {len(primed_ids)} orders placed, {prime['errors']} errors", flush=True)
@@ -692,8 +699,13 @@ def main() -> int:
         default=1,
         help="uvicorn workers (idle here); 0 = don't start",
     )
-    parser.add_argument("--prime-seconds", type=float, default=20, help="a first, unmeasured phase (0 = none)")
-    parser.add_argument("--prime-rate", type=float, default=200, help="events/s in the first phase")
+    parser.add_argument(
+        "--prime-seconds",
+        type=float,
+        default=None,
+        help="a first, unmeasured phase that presses each button once, spread over this many seconds "
+        "(default: one order cycle, hold + ship + deliver; 0 = none)",
+    )
     parser.add_argument("--web-server", choices=["gunicorn", "granian"], default="granian", help="the device API's WSGI server")
     parser.add_argument("--web-class", default="sync", help="gunicorn worker class for the device API (sync or gthread)")
     parser.add_argument(

@@ -89,6 +89,7 @@ class LoadGenerator:
         replay_share: float = 0.01,
         seed: int = 1,
         half_close: bool = False,
+        each_once: bool = False,
     ):
         self.host, self.port = host, port
         self.address = (socket.gethostbyname(host), port)
@@ -98,6 +99,9 @@ class LoadGenerator:
         self.rng = random.Random(seed)
         self.half_close = half_close
         self.max_connections = max_connections
+        # each_once: every button in turn, in a shuffled order (again once all have been sent).
+        self.each_once = each_once
+        self.queue: list[int] = []
         self.prefixes = [
             (
                 f"POST {PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Device {t}\r\n"
@@ -153,7 +157,13 @@ class LoadGenerator:
         if self.replayable and rng.random() < self.replay_share:
             button, body, status, answer = self.replayable[rng.randrange(len(self.replayable))]
             return button, body, (status, answer)
-        button = rng.randrange(len(self.prefixes))
+        if self.each_once:
+            if not self.queue:
+                self.queue = list(range(len(self.prefixes)))
+                rng.shuffle(self.queue)
+            button = self.queue.pop()
+        else:
+            button = rng.randrange(len(self.prefixes))
         body = b'{"event_id":"%s","type":"press"}' % uuid.uuid4().hex.encode()
         return button, body, None
 

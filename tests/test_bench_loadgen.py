@@ -55,7 +55,7 @@ def _serve_one_request_per_connection():
 
     async def handle(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nIdempotent-Replayed: true\r\n\r\n{}')
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nIdempotent-Replayed: true\r\n\r\n{}")
         await writer.drain()
         await reader.readuntil(b"\r\n\r\n")
         writer.close()
@@ -104,3 +104,21 @@ def test_a_new_connection_that_fails_is_an_error_not_a_resend():
     assert resent == []
     assert pool.opened == 1
     assert pool.open_now == 0
+
+
+@pytest.mark.parametrize("each_once", [True, False])
+def test_the_prime_presses_each_button_once_before_any_twice(each_once):
+    from bench.loadgen import LoadGenerator
+
+    # given the prime's generator over 50 buttons (the measured load picks buttons at random)
+    gen = LoadGenerator(
+        host="127.0.0.1", port=9, tokens=[f"t{n}" for n in range(50)], rate=10, seconds=10, replay_share=0, each_once=each_once
+    )
+
+    # when it picks 100 requests
+    buttons = [gen._next_request()[0] for _ in range(100)]
+
+    # then each button once in the first 50 and once in the next 50, in a shuffled order
+    once = sorted(buttons[:50]) == list(range(50)) and sorted(buttons[50:]) == list(range(50))
+    assert once is each_once
+    assert buttons[:50] != list(range(50))
