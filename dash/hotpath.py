@@ -35,7 +35,8 @@ _names: dict[str, tuple[bytes, bytes]] = {}  # SQL with %s -> (its statement's n
 
 @contextmanager
 def hot_cursor():
-    """A cursor whose `execute(sql, params)` prepares the statement on PostgreSQL.
+    """A cursor whose `execute(sql, params)` prepares the statement on PostgreSQL. For a few
+    fixed statements: each distinct text stays prepared for the life of the connection.
 
     It runs on Django's own connection, so it takes part in the current transaction; it skips
     Django's cursor wrapper, so these statements are not in `connection.queries` (DEBUG)."""
