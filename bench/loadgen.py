@@ -119,7 +119,7 @@ class LoadGenerator:
     async def run(self) -> LoadResult:
         loop = asyncio.get_running_loop()
         self.slots = asyncio.Semaphore(self.max_connections)
-        total = int(self.rate * self.seconds)
+        total = round(self.rate * self.seconds)  # the prime sends len(tokens) / seconds a second: exactly one each
         interval = 1.0 / self.rate
         tasks: set[asyncio.Task] = set()
         cpu0, wall0 = time.process_time(), time.monotonic()

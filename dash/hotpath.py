@@ -6,30 +6,35 @@ saves that work (the context query joins four tables). Other backends (SQLite, f
 embedded mode) go through Django's cursor as usual.
 
 On PostgreSQL the statements go straight to libpq (`psycopg.pq`: prepare once per connection,
-then `exec_prepared`), with values turned into text by `_text` and the row read by the
-connection's own loaders, the ones a psycopg cursor would pick. A cursor's execute costs about
-three times as much Python (measured: 0.125 ms against 0.044 ms a statement), and those few
-statements are most of an event's CPU. Where libpq alone would not do the same as a cursor
-(a transaction psycopg has yet to open, a failed one, a parameter type `_text` doesn't know,
-DASH_PG_PREPARE=false), the statement runs on a psycopg cursor instead."""
+then `exec_prepared`), with the values dumped and the row loaded by psycopg's own Transformer
+for the connection, as a cursor would. A cursor's execute costs about three times as much
+Python (measured: 0.125 ms against 0.044 ms a statement), and those few statements are most of
+an event's CPU. Where libpq alone would not do the same as a cursor (a transaction psycopg has
+yet to open, a failed one, DASH_PG_PREPARE=false), the statement runs on a psycopg cursor."""
 
 import hashlib
-import uuid
 import weakref
 from contextlib import contextmanager
-from datetime import date, datetime
-from decimal import Decimal
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
 from psycopg.errors import InvalidSqlStatementName, error_from_result
-from psycopg.types.json import Jsonb
 
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
-# libpq's own prepared statements, per psycopg connection: their names, and the loaders of each
-# one's result columns (a new connection, after a restart, prepares again).
-_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _Session:
+    """Per psycopg connection: the names of the statements prepared on it (a new connection,
+    after a restart, prepares again) and its Transformer (dumpers and loaders, cached per type)."""
+
+    def __init__(self, pgc: psycopg.Connection):
+        self.names: set[bytes] = set()
+        self.adapt = Transformer(pgc)
+
+
+_sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _names: dict[str, tuple[bytes, bytes]] = {}  # SQL with %s -> (its statement's name, its text with $n)
 
 
@@ -63,37 +68,36 @@ class _Prepared:
 
     def execute(self, sql: str, params) -> None:
         self._row = None
-        values = _libpq_values(self._pgc, params)
-        self._on_cursor = values is None
-        if values is None:
+        pgc = self._pgc
+        self._on_cursor = not _libpq_will_do(pgc)
+        if self._on_cursor:
             self._cursor_execute(sql, params)
             return
+        session = _sessions.get(pgc)
+        if session is None:
+            session = _sessions[pgc] = _Session(pgc)
+        values = session.adapt.dump_sequence(params, [PyFormat.TEXT] * len(params))
         name, command = _statement(sql)
-        state = _prepared.get(self._pgc)
-        if state is None:
-            state = _prepared[self._pgc] = {}
-        pgconn = self._pgc.pgconn
+        pgconn = pgc.pgconn
         result = None
-        if name in state:
+        if name in session.names:
             result = pgconn.exec_prepared(name, values)
-            if result.status == pq.ExecStatus.FATAL_ERROR and isinstance(_error(self._pgc, result), InvalidSqlStatementName):
+            if result.status == pq.ExecStatus.FATAL_ERROR and isinstance(_error(pgc, result), InvalidSqlStatementName):
                 # The session lost its statements (psycopg's DEALLOCATE ALL after a failed
                 # transaction, a DISCARD ALL): prepare them again, at once unless a transaction
                 # has just failed with it.
-                state.clear()
+                session.names.clear()
                 if pgconn.transaction_status == pq.TransactionStatus.INERROR:
-                    _check(self._pgc, result)
+                    _check(pgc, result)
                 result = None
         if result is None:
-            _check(self._pgc, pgconn.prepare(name, command))
-            state[name] = None
+            _check(pgc, pgconn.prepare(name, command))
+            session.names.add(name)
             result = pgconn.exec_prepared(name, values)
-        _check(self._pgc, result)
+        _check(pgc, result)
         if result.status == pq.ExecStatus.TUPLES_OK and result.ntuples:
-            loaders = state[name]
-            if loaders is None:
-                loaders = state[name] = [_loader(self._pgc, result.ftype(i)) for i in range(result.nfields)]
-            self._row = tuple(None if (v := result.get_value(0, i)) is None else loader.load(v) for i, loader in enumerate(loaders))
+            session.adapt.set_pgresult(result)
+            self._row = session.adapt.load_row(0, tuple)
 
     def fetchone(self):
         if self._on_cursor:
@@ -110,44 +114,14 @@ class _Prepared:
             self._cursor.close()
 
 
-def _libpq_values(pgc: psycopg.Connection, params) -> list[bytes | None] | None:
-    """The parameters as libpq's text values, or None when the statement needs psycopg's cursor:
-    a transaction psycopg would open first (it sends BEGIN with a cursor's first statement), a
-    failed transaction (the cursor raises psycopg's own error), no server-side preparing
-    (DASH_PG_PREPARE=false), or a value `_text` does not know."""
+def _libpq_will_do(pgc: psycopg.Connection) -> bool:
+    """False when the statement needs psycopg's cursor: a transaction psycopg would open first
+    (it sends BEGIN with a cursor's first statement), a failed transaction (the cursor raises
+    psycopg's own error), or no server-side preparing (DASH_PG_PREPARE=false)."""
     if pgc.prepare_threshold is None:
-        return None
+        return False
     status = pgc.pgconn.transaction_status
-    if not (status == pq.TransactionStatus.INTRANS or (status == pq.TransactionStatus.IDLE and pgc.autocommit)):
-        return None
-    try:
-        return [None if value is None else _TEXT.get(type(value), _text)(value) for value in params]
-    except TypeError:
-        return None
-
-
-def _text(value) -> bytes:
-    """A value in PostgreSQL's text input format (the prepared statement gives it its type);
-    the types `_TEXT` has no entry for, subclasses included."""
-    if isinstance(value, bool):
-        return b"t" if value else b"f"
-    if isinstance(value, (int, str, Decimal, uuid.UUID)):
-        return str(value).encode()
-    if isinstance(value, (datetime, date)):
-        return value.isoformat().encode()  # aware datetimes carry their offset
-    if isinstance(value, bytes):
-        return b"\\x" + value.hex().encode()  # bytea
-    if isinstance(value, Jsonb) and value.dumps is not None:
-        dumped = value.dumps(value.obj)
-        return dumped if isinstance(dumped, bytes) else dumped.encode()
-    raise TypeError(type(value))
-
-
-def _str_bytes(value) -> bytes:
-    return str(value).encode()
-
-
-_TEXT = {int: _str_bytes, str: str.encode, datetime: lambda value: value.isoformat().encode()}
+    return status == pq.TransactionStatus.INTRANS or (status == pq.TransactionStatus.IDLE and pgc.autocommit)
 
 
 def _statement(sql: str) -> tuple[bytes, bytes]:
@@ -161,13 +135,6 @@ def _statement(sql: str) -> tuple[bytes, bytes]:
         # Named after the text, not a counter: threads may get here at once.
         found = _names[sql] = (b"dash_hot_" + hashlib.sha1(sql.encode()).hexdigest()[:20].encode(), command.encode())
     return found
-
-
-def _loader(pgc: psycopg.Connection, oid: int):
-    """The loader a psycopg cursor on this connection would use for a text column of this type."""
-    adapters = pgc.adapters
-    cls = adapters.get_loader(oid, pq.Format.TEXT) or adapters.get_loader(0, pq.Format.TEXT)  # 0: any other type
-    return cls(oid, pgc)
 
 
 def _error(pgc: psycopg.Connection, result: pq.abc.PGresult) -> psycopg.Error:

@@ -59,7 +59,7 @@ def test_values_make_the_round_trip_as_a_cursor_reads_them():
     assert expected[:8] == tuple(VALUES[:8])
     assert _hot(ROUND_TRIP, VALUES) == expected
     assert _hot(ROUND_TRIP, VALUES) == expected
-    assert hotpath._statement(ROUND_TRIP)[0] in hotpath._prepared[connection.connection]
+    assert hotpath._statement(ROUND_TRIP)[0] in hotpath._sessions[connection.connection].names
 
 
 @pytest.mark.django_db(transaction=True)
@@ -109,3 +109,18 @@ def test_errors_are_djangos_as_on_a_cursor(notes):
 def test_a_statement_with_other_percent_signs_is_refused():
     with pytest.raises(ValueError, match="placeholders"):
         hotpath._statement("SELECT 'a%' LIKE %s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_server_side_preparing_a_statement_runs_unprepared(monkeypatch):
+    # given DASH_PG_PREPARE=false (psycopg's prepare_threshold None: a transaction-pooling PgBouncer)
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", None)
+    sql = "SELECT %s::int * 3 AS unprepared"
+
+    # when
+    row = _hot(sql, [5])
+
+    # then the answer is the same and nothing is left prepared on the server
+    assert row == (15,)
+    assert _cursor("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%unprepared%"]) == (0,)
