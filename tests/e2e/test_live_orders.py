@@ -9,6 +9,7 @@ clock). The median and the worst go to test-artifacts/live_latency.txt."""
 import asyncio
 import statistics
 import threading
+import time
 import uuid
 
 import pytest
@@ -55,13 +56,25 @@ class GroupListener:
         channel = await layer.new_channel()
         await layer.group_add(self.group, channel)
         self.ready.set()
+        # One receive at a time, waited on again and again, never cancelled while the test runs:
+        # a receive cancelled by a timeout can drop the message it was taking (a CI run missed
+        # the order's first broadcast, which the page showed). Cancelled only on stop.
+        receive = None
         while not self.stopping:
-            try:
-                message = await asyncio.wait_for(layer.receive(channel), 0.5)
-            except TimeoutError:
-                continue
-            self.messages.append(message)
+            receive = receive or asyncio.ensure_future(layer.receive(channel))
+            done, _ = await asyncio.wait({receive}, timeout=0.5)
+            if done:
+                self.messages.append(receive.result())
+                receive = None
+        if receive is not None:
+            receive.cancel()
         await layer.group_discard(self.group, channel)
+
+    def wait_for(self, count: int, timeout: float = 10) -> None:
+        """Until `count` messages have come (the page may show one before this listener has it)."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def stop(self):
         self.stopping = True
@@ -174,6 +187,7 @@ def test_the_live_page_shows_orders_appear_leave_and_advance_without_a_reload(
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     page.screenshot(path=str(artifacts / "orders-page-live-phone.png"), full_page=True)
+    group_listener.wait_for(5)
     statuses = [(m["order"]["id"], m["order"]["status"]) for m in group_listener.messages]
     assert statuses == [(first, "held"), (first, "cancelled"), (second, "held"), (second, "releasing"), (second, "submitted")]
     report = _report(_latencies(page, group_listener), artifacts)
