@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Count, QuerySet
 
-from dash.hotpath import hot_cursor
+from dash.hotpath import hot_fetchone
 from devices.models import Device, DeviceEvent
 from devices.throttle import ThrottleWindow
 from orders.models import IN_PROGRESS_SQL
@@ -124,9 +124,7 @@ def intake_context(*, token_hash: str, event_id: str, window: ThrottleWindow) ->
         sql, params = _CONTEXT_SQL_POSTGRESQL, [event_id, since, window.limit, token_hash]
     else:
         sql, params = _CONTEXT_SQL_OTHER, [since, window.limit, since, window.limit, event_id, token_hash]
-    with hot_cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = hot_fetchone(sql, params)
     if row is None:
         return None
     product = None

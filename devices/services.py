@@ -11,7 +11,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from dash.hotpath import hot_cursor
+from dash.hotpath import hot_fetchone
 from devices import credentials
 from devices.analytics_feed import DEVICE_EVENTS_FEED
 from devices.intake import DeviceEventInput, IntakeError, answer_body, parse_event
@@ -237,8 +237,7 @@ def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> 
         stored = stored_answer(device_id=ctx.device_id, event_id=event.event_id)
         return _replay(stored, event)
     if ctx.last_seen_at is None or now - ctx.last_seen_at > LAST_SEEN_RESOLUTION:
-        with hot_cursor() as cursor:
-            cursor.execute(_TOUCH_DEVICE_SQL, [connection.ops.adapt_datetimefield_value(now), ctx.device_id])
+        hot_fetchone(_TOUCH_DEVICE_SQL, [connection.ops.adapt_datetimefield_value(now), ctx.device_id])
     return answer
 
 
@@ -386,27 +385,26 @@ def _record(
     body = answer_body(event_id=event.event_id, outcome=outcome, detail=detail, order=order, extra=extra)
     conn = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a thread-local lookup
     ops = conn.ops
-    with hot_cursor() as cursor:
-        cursor.execute(
-            _INSERT_EVENT_SQL,
-            [
-                ctx.device_id,
-                event.event_id,
-                event.type,
-                _json_param(event.payload, conn.vendor),
-                event.body_hash,
-                outcome,
-                status,
-                body,
-                order_id,
-                ctx.customer_id,
-                product_id,
-                ops.adapt_datetimefield_value(event.occurred_at),
-                ops.adapt_datetimefield_value(now),
-            ],
-        )
-        if cursor.fetchone() is None:
-            raise _DuplicateEvent()
+    inserted = hot_fetchone(
+        _INSERT_EVENT_SQL,
+        [
+            ctx.device_id,
+            event.event_id,
+            event.type,
+            _json_param(event.payload, conn.vendor),
+            event.body_hash,
+            outcome,
+            status,
+            body,
+            order_id,
+            ctx.customer_id,
+            product_id,
+            ops.adapt_datetimefield_value(event.occurred_at),
+            ops.adapt_datetimefield_value(now),
+        ],
+    )
+    if inserted is None:
+        raise _DuplicateEvent()
     log.info("device_event device=%s event=%s outcome=%s order=%s", ctx.serial, event.event_id, outcome, order["id"] if order else "-")
     return IntakeAnswer(status=status, body=body)
 

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from dash.hotpath import hot_cursor
+from dash.hotpath import hot_fetchone
 from orders.broadcast import broadcast_on_commit
 from orders.errors import OrderStateError, SettingsError
 from orders.models import IN_PROGRESS, IN_PROGRESS_SQL, CustomerSettings, Order, OrderEvent, OrderSource, OrderStatus
@@ -43,11 +43,10 @@ INSERT INTO orders_orderevent (order_id, at, actor, from_status, to_status, reas
 def _record(order: Order, *, from_status: str, actor: str, reason: str, at: datetime) -> None:
     """Append the timeline entry (a prepared statement: every new order writes one) and
     broadcast the order after commit."""
-    with hot_cursor() as cursor:
-        cursor.execute(
-            _INSERT_ORDER_EVENT_SQL,
-            [order.pk, connection.ops.adapt_datetimefield_value(at), actor[:120], from_status, order.status, reason[:300]],
-        )
+    hot_fetchone(
+        _INSERT_ORDER_EVENT_SQL,
+        [order.pk, connection.ops.adapt_datetimefield_value(at), actor[:120], from_status, order.status, reason[:300]],
+    )
     broadcast_on_commit(order.customer_id, {"type": "order.update", "order": order_summary(order)})
 
 
@@ -155,24 +154,22 @@ def _insert_order(*, public_id, customer_id, product_id, quantity, unit_price, s
         RETURNING id
     """
     ts = ops.adapt_datetimefield_value(now)
-    with hot_cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                uuid_field.get_db_prep_value(public_id, connection),
-                customer_id,
-                product_id,
-                quantity,
-                ops.adapt_decimalfield_value(Decimal(unit_price), 10, 2),
-                str(status),
-                source,
-                device_serial,
-                ops.adapt_datetimefield_value(hold_until),
-                ts,
-                ts,
-            ],
-        )
-        row = cursor.fetchone()
+    row = hot_fetchone(
+        sql,
+        [
+            uuid_field.get_db_prep_value(public_id, connection),
+            customer_id,
+            product_id,
+            quantity,
+            ops.adapt_decimalfield_value(Decimal(unit_price), 10, 2),
+            str(status),
+            source,
+            device_serial,
+            ops.adapt_datetimefield_value(hold_until),
+            ts,
+            ts,
+        ],
+    )
     return row[0] if row else None
 
 

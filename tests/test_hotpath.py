@@ -38,9 +38,7 @@ def notes():
 
 
 def _hot(sql, params):
-    with hotpath.hot_cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if sql.startswith("SELECT") else None
+    return hotpath.hot_fetchone(sql, params)
 
 
 def _cursor(sql, params):
