@@ -29,7 +29,7 @@ SELECT d.id, d.serial, d.kind, d.customer_id, d.paused, d.quantity, d.hold_secon
 # PostgreSQL: the statement is prepared once and then runs with a generic plan; LATERAL ...
 # LIMIT 1 pins that plan to the two unique index lookups whatever the tables' sizes (a plain
 # join let the generic plan drift to scans as the event log grew: 1.7 ms a call, measured).
-_CONTEXT_SQL_POSTGRESQL = _CONTEXT_COLUMNS.format(window="w.n, w.oldest") + f"""
+CONTEXT_SQL_POSTGRESQL = _CONTEXT_COLUMNS.format(window="w.n, w.oldest") + f"""
   LEFT JOIN LATERAL (SELECT status_code, response_body, body_hash FROM devices_deviceevent
                       WHERE device_id = d.id AND event_id = %s LIMIT 1) e ON true
   LEFT JOIN LATERAL (SELECT id, public_id, status, quantity, hold_until, version FROM orders_order
@@ -116,17 +116,31 @@ class IntakeContext:
     oldest_recent_event: datetime | None
 
 
+# The context query's columns, in order (the intake's one-statement press wraps the query in
+# a CTE with these names: devices.services).
+CONTEXT_COLUMNS = (
+    "device_id", "serial", "kind", "customer_id", "paused", "quantity", "hold_seconds", "last_seen_at",
+    "product_id", "sku", "name", "price", "max_quantity", "active",
+    "stored_status", "stored_body", "stored_hash",
+    "order_id", "public_id", "status", "order_quantity", "hold_until", "version",
+    "default_hold_seconds", "recent", "oldest",
+)  # fmt: skip
+
+
 def intake_context(*, token_hash: str, event_id: str, window: ThrottleWindow) -> IntakeContext | None:
     """None when the token is unknown or revoked."""
     conn = connections[DEFAULT_DB_ALIAS]
     since = conn.ops.adapt_datetimefield_value(window.since)
     if conn.vendor == "postgresql":
-        sql, params = _CONTEXT_SQL_POSTGRESQL, [event_id, since, window.limit, token_hash]
+        sql, params = CONTEXT_SQL_POSTGRESQL, [event_id, since, window.limit, token_hash]
     else:
         sql, params = _CONTEXT_SQL_OTHER, [since, window.limit, since, window.limit, event_id, token_hash]
     row = hot_fetchone(sql, params)
-    if row is None:
-        return None
+    return None if row is None else context_of(row)
+
+
+def context_of(row: tuple) -> IntakeContext:
+    """The context from a row that starts with CONTEXT_COLUMNS."""
     product = None
     if row[8] is not None:
         product = IntakeProduct(

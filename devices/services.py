@@ -16,7 +16,17 @@ from devices import credentials
 from devices.analytics_feed import DEVICE_EVENTS_FEED
 from devices.intake import DeviceEventInput, IntakeError, answer_body, parse_event
 from devices.models import Device, DeviceEvent, DeviceKind
-from devices.selectors import IntakeContext, OrderRef, StoredAnswer, device_for_token, intake_context, stored_answer
+from devices.selectors import (
+    CONTEXT_COLUMNS,
+    CONTEXT_SQL_POSTGRESQL,
+    IntakeContext,
+    OrderRef,
+    StoredAnswer,
+    context_of,
+    device_for_token,
+    intake_context,
+    stored_answer,
+)
 from devices.throttle import throttle_retry_after, throttle_window
 from orders.models import OrderSource
 from orders.selectors import iso, order_summary, summary_of
@@ -227,12 +237,16 @@ def device_event_ingest(*, token: str | None, raw: bytes, content_type: str) -> 
     token_hash = credentials.hash_token(token)
     with unauthorized_first(token_hash=token_hash):
         event = parse_event(raw, content_type)
-    admitted = intake_admit(token_hash=token_hash, event=event)
+    admitted = _admit(token_hash=token_hash, event=event, record_press=event.type == "press")
     if isinstance(admitted, IntakeAnswer):
         return admitted
-    ctx, now = admitted
+    ctx, now = admitted.ctx, admitted.now
     try:
-        answer = _decide_and_record(ctx, event, now)
+        if admitted.recorded is not None:
+            answer = IntakeAnswer(status=200, body=admitted.recorded)
+            log.info("device_event device=%s event=%s outcome=order_in_progress order=%s", ctx.serial, event.event_id, ctx.order_in_progress.public_id)
+        else:  # not a press for an order in progress, or a twin recorded it first (the insert here finds it)
+            answer = _decide_and_record(ctx, event, now)
     except _DuplicateEvent:
         stored = stored_answer(device_id=ctx.device_id, event_id=event.event_id)
         return _replay(stored, event)
@@ -256,9 +270,27 @@ def intake_admit(*, token_hash: str, event: DeviceEventInput) -> IntakeAnswer | 
     """What every event type checks first, in one query: the device (401 when unknown or
     revoked), a replay (its first answer; a retry costs nothing new, so it is never throttled)
     and the throttle (429). Returns the replay's answer, or the context and the time to decide with."""
+    admitted = _admit(token_hash=token_hash, event=event, record_press=False)
+    return admitted if isinstance(admitted, IntakeAnswer) else (admitted.ctx, admitted.now)
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    ctx: IntakeContext
+    now: datetime
+    recorded: bytes | None = None  # the answer to a press for an order in progress, recorded with the context
+
+
+def _admit(*, token_hash: str, event: DeviceEventInput, record_press: bool) -> IntakeAnswer | _Admitted:
     now = timezone.now()
     window = throttle_window(now=now)
-    ctx = intake_context(token_hash=token_hash, event_id=event.event_id, window=window)
+    recorded = None
+    if record_press and connection.vendor == "postgresql":
+        row = hot_fetchone(_PRESS_SQL, _press_params(token_hash=token_hash, event=event, window=window, now=now))
+        ctx = None if row is None else context_of(row)
+        recorded = None if row is None else row[-1]
+    else:
+        ctx = intake_context(token_hash=token_hash, event_id=event.event_id, window=window)
     if ctx is None:
         raise IntakeError(401, "unauthorized", "Unknown or revoked device token.")
     if ctx.stored is not None:
@@ -268,7 +300,53 @@ def intake_admit(*, token_hash: str, event: DeviceEventInput) -> IntakeAnswer | 
         raise IntakeError(
             429, "throttled", f"Too many events from this device; try again in {retry_after} s.", headers={"Retry-After": str(retry_after)}
         )
-    return ctx, now
+    return _Admitted(ctx=ctx, now=now, recorded=None if recorded is None else bytes(recorded))
+
+
+# A press for an order already in progress -- nearly every press: the order stays in progress
+# for its hold, the shop and the delivery, and a toddler presses twenty times -- is recorded by
+# the context query itself, in one statement: the same decision and the same answer, byte for
+# byte, as `_decide_and_record` below (tests/devices/test_press_statement.py), without a second
+# round trip (measured in-process: about 0.2 ms less CPU an event in the web process). Any other
+# outcome (a replay, the throttle, an order to place, a paused device...) records nothing here
+# and goes on to the code below with the context.
+_ISO_SQL = """CASE WHEN hold_until IS NULL THEN 'null' ELSE concat(
+    '"', to_char(hold_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'),
+    CASE WHEN mod(extract(microseconds FROM hold_until AT TIME ZONE 'UTC'), 1000000) <> 0
+         THEN to_char(hold_until AT TIME ZONE 'UTC', '.US') END,
+    'Z"') END"""  # orders.selectors.iso: UTC, a Z, microseconds only when there are some
+_IN_PROGRESS_BODY_SQL = f"""convert_to(concat(
+    '{{"event_id":', to_json(%s::text),
+    ',"outcome":"order_in_progress","detail":',
+    to_json('An order for ' || name || ' is already ' || status || '; no new order was placed.'),
+    ',"order":{{"id":"', public_id, '","status":', to_json(status),
+    ',"product":{{"sku":', to_json(sku), ',"name":', to_json(name), '}},"quantity":', order_quantity,
+    ',"hold_until":', {_ISO_SQL}, ',"version":', version, '}}}}'), 'UTF8')"""
+_PRESS_SQL = f"""
+WITH ctx ({", ".join(CONTEXT_COLUMNS)}) AS ({CONTEXT_SQL_POSTGRESQL}),
+press AS (
+  INSERT INTO devices_deviceevent
+      (device_id, event_id, type, payload, body_hash, outcome, status_code, response_body, order_id, customer_id, product_id,
+       occurred_at, received_at)
+  SELECT device_id, %s::varchar, 'press', %s::jsonb, %s::varchar, 'order_in_progress', 200, {_IN_PROGRESS_BODY_SQL},
+         order_id, customer_id, product_id, %s::timestamptz, %s::timestamptz
+    FROM ctx
+   WHERE kind = '{DeviceKind.BUTTON.value}' AND customer_id IS NOT NULL AND NOT paused AND active IS TRUE
+     AND order_id IS NOT NULL AND stored_status IS NULL AND (%s::int = 0 OR recent < %s::int)
+  ON CONFLICT (device_id, event_id) DO NOTHING
+  RETURNING response_body)
+SELECT ctx.*, (SELECT response_body FROM press) FROM ctx
+"""
+
+
+def _press_params(*, token_hash: str, event: DeviceEventInput, window, now: datetime) -> list:
+    return [
+        event.event_id, window.since, window.limit, token_hash,  # the context query
+        event.event_id, Jsonb(event.payload, dumps=_dumps_text), event.body_hash,  # the event
+        event.event_id,  # its answer
+        event.occurred_at, now,
+        window.limit, window.limit,  # the throttle lets it pass
+    ]  # fmt: skip
 
 
 def _replay(stored: StoredAnswer, event: DeviceEventInput) -> IntakeAnswer:

@@ -104,3 +104,20 @@ def test_a_flood_from_one_device_is_cut_at_the_burst_give_or_take_the_requests_i
         headers={"Authorization": f"Device {button.token}", "Content-Type": "application/json"},
         timeout=30,
     ).status_code == 429
+
+
+def test_one_press_for_an_order_in_progress_sent_ten_times_at_once_is_recorded_once(live_server, button):
+    # given the button's order in progress (the one-statement route records these presses)
+    placed = _fire_together(live_server, [(button, {"event_id": "first", "type": "press"})])[0]
+    assert placed.status_code == 201
+    # when
+    answers = _fire_together(live_server, [(button, {"event_id": "evt-twin", "type": "press"})] * 10)
+    # then
+    assert [a.status_code for a in answers if a.status_code >= 500] == []
+    event = DeviceEvent.objects.get(event_id="evt-twin")
+    assert event.outcome == "order_in_progress"
+    assert all(a.content == bytes(event.response_body) for a in answers)
+    assert all(a.status_code == event.status_code == 200 for a in answers)
+    assert Counter(a.headers.get("Idempotent-Replayed") for a in answers) == {None: 1, "true": 9}
+    assert DeviceEvent.objects.count() == 2
+    assert Order.objects.count() == 1
