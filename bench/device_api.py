@@ -62,6 +62,7 @@ class Stack:
         self.logs.mkdir(parents=True)
         self.servers: list[Server] = []
         self.background_backends: BackgroundBackends | None = None
+        self.background_cgroup: BackgroundCgroup | None = None
         self.procs: dict[str, subprocess.Popen] = {}
         self.env = dict(os.environ)
 
@@ -91,9 +92,14 @@ class Stack:
 
     def spawn(self, name: str, argv: list[str], nice: int = 0) -> None:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process; appended to across restarts
+        if nice:
+            argv = ["nice", "-n", str(nice), *argv]
+            if self.background_cgroup is not None:
+                # into the background's cgroup before it execs, so every process it forks is there too
+                argv = ["sh", "-c", f'echo $$ > {self.background_cgroup.procs} 2>/dev/null; exec "$@"', "sh", *argv]
         # Own session: stopping it reaches its children (workers, pool processes) too.
         self.procs[name] = proc = subprocess.Popen(
-            ["nice", "-n", str(nice), *argv] if nice else argv,
+            argv,
             env={**self.env, "DASH_DB_APPLICATION_NAME": BACKGROUND_APP} if nice else self.env,
             cwd=ROOT,
             stdout=log,
@@ -144,6 +150,8 @@ class Stack:
                 proc.wait(5)
         for server in reversed(self.servers):
             server.stop()
+        if self.background_cgroup is not None:
+            self.background_cgroup.remove()
 
 
 class BackgroundBackends(threading.Thread):
@@ -153,9 +161,9 @@ class BackgroundBackends(threading.Thread):
     as their Python does. New connections are picked up within `every` seconds. (PostgreSQL has no priority of its
     own; on a database server of its own this matters less.)"""
 
-    def __init__(self, database_url: str, nice: int, every: float = 0.5):
+    def __init__(self, database_url: str, nice: int, every: float = 0.5, cgroup: "BackgroundCgroup | None" = None):
         super().__init__(daemon=True, name="background-backends")
-        self.database_url, self.nice, self.every = database_url, nice, every
+        self.database_url, self.nice, self.every, self.cgroup = database_url, nice, every, cgroup
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -174,6 +182,8 @@ class BackgroundBackends(threading.Thread):
                     for pid in pids:  # every time: a pid may be reused by a new backend
                         with contextlib.suppress(OSError):
                             os.setpriority(os.PRIO_PROCESS, pid, self.nice)
+                        if self.cgroup is not None:
+                            self.cgroup.add(pid)
         except psycopg.Error:
             pass  # the database went away: the run is ending, or its own checks will say so
 
@@ -187,6 +197,55 @@ def write_json(relative: str, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     print(f"\nJSON written to {path}")
+
+
+class BackgroundCgroup:
+    """A CPU cgroup of low weight for the background work -- the Celery processes and the
+    PostgreSQL backends that serve them, and autovacuum -- as production gets from systemd's
+    `CPUWeight=` on those services. Nice levels do not reach far enough: with autogroups every
+    session is weighed as one, and the background backends are forked by the postmaster, so a
+    rollup's SQL or an autovacuum weighed as much as the device API's statements (the slow
+    seconds of the runs lined up with them). Tasks in a cgroup of their own are weighed as that
+    cgroup. Needs root and a writable cpu controller (cgroup v1 `cpu`, or v2 with `cpu` enabled):
+    `create` returns None without them, and the nice levels are all there is."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.procs = path / "cgroup.procs"
+
+    @classmethod
+    def create(cls, share: float) -> "BackgroundCgroup | None":
+        candidates = [(Path("/sys/fs/cgroup/cpu"), "cpu.shares", str(max(2, round(1024 * share))))]
+        v2 = Path("/sys/fs/cgroup")
+        with contextlib.suppress(OSError):
+            if "cpu" in (v2 / "cgroup.subtree_control").read_text().split():
+                candidates.append((v2, "cpu.weight", str(max(1, round(100 * share)))))
+        for root, weight_file, weight in candidates:
+            path = root / f"dash-bench-background-{os.getpid()}"
+            try:
+                path.mkdir()
+            except OSError:
+                continue
+            try:
+                (path / weight_file).write_text(weight)
+                return cls(path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+        return None
+
+    def add(self, pid: int) -> None:
+        with contextlib.suppress(OSError):  # gone already
+            self.procs.write_text(str(pid))
+
+    def remove(self) -> None:
+        """Once its processes have ended (a cgroup with members cannot be removed)."""
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
 
 
 def autogroup_nice(pid: int, nice: int) -> None:
@@ -396,6 +455,8 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
     # sweep's burst would otherwise show up as intake latency (in production the workers run
     # on machines of their own). Releases have a 2 s budget; answers to devices have 100 ms.
     background = args.background_nice
+    if background and args.background_share > 0:
+        stack.background_cgroup = BackgroundCgroup.create(args.background_share)
     task_log = "INFO" if args.diagnose else "WARNING"
     stack.spawn(
         "worker",
@@ -418,7 +479,7 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
         nice=background,
     )  # fmt: skip
     if background:
-        stack.background_backends = BackgroundBackends(stack.env["DATABASE_URL"], background)
+        stack.background_backends = BackgroundBackends(stack.env["DATABASE_URL"], background, cgroup=stack.background_cgroup)
         stack.background_backends.start()
     wait_http_ok(f"http://127.0.0.1:{port}/healthz", stack)
     if asgi_port:
@@ -519,10 +580,10 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
         timeout=args.hold_seconds * 1.5 + args.settle + 120,
     )
     db = orjson.loads(figures_file.read_bytes())
-    return build_report(args, load, db, sampler.report())
+    return build_report(args, load, db, sampler.report(), cgroup_share=args.background_share if stack.background_cgroup else None)
 
 
-def build_report(args, load: dict, db: dict, cpu: dict | None) -> dict:
+def build_report(args, load: dict, db: dict, cpu: dict | None, cgroup_share: float | None = None) -> dict:
     expected_ids = set(load.pop("placed_order_ids"))
     db_ids = set(db.pop("order_ids"))
     lateness = db.pop("release_lateness_s")
@@ -574,6 +635,7 @@ def build_report(args, load: dict, db: dict, cpu: dict | None) -> dict:
             "max_connections": args.connections,
             "half_close": args.half_close,
             "background_nice": args.background_nice,
+            "background_cgroup_share": cgroup_share,
         },
         "load": load,
         "events": {
@@ -616,6 +678,7 @@ def print_report(r: dict) -> None:
             f"config    rate {c['rate']:g}/s  measured {c['duration_s']:g}s (+{c['warmup_s']:g}s warmup)  buttons {c['buttons']}  "
             f"device API {c['web_server']} x{c['web_workers']} ({c['web_threads']} threads)  uvicorn workers {c['asgi_workers']}  celery concurrency {c['worker_concurrency']}  "
             f"hold {c['hold_seconds']}s  background nice {c.get('background_nice', 0)} (Celery and its PostgreSQL backends)"
+            + (f", in a CPU cgroup of {c['background_cgroup_share']:.0%} weight" if c.get("background_cgroup_share") else "")
         ),
         (
             f"requests  scheduled {load['scheduled']}  answered {load['answered']}  replays {load['replays']['sent']} "
@@ -714,6 +777,12 @@ def main() -> int:
         type=int,
         default=10,
         help="nice level of the Celery processes and of the PostgreSQL backends serving them (0 = none)",
+    )
+    parser.add_argument(
+        "--background-share",
+        type=float,
+        default=0.1,
+        help="the same background in a CPU cgroup of this weight against a session's (needs root and a cpu controller; 0 = none)",
     )
     parser.add_argument("--web-threads", type=int, default=2, help="threads per web worker (granian blocking threads, gunicorn gthread)")
     parser.add_argument("--worker-concurrency", type=int, default=1, help="Celery worker processes")

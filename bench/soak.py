@@ -742,7 +742,7 @@ def main() -> int:
         p.error(f"unknown fault(s): {', '.join(sorted(unknown))}")
     # start_stack's knobs, as `make bench` sets them
     args.web_server, args.web_threads, args.asgi_workers = "granian", 2, 1
-    args.background_nice, args.worker_concurrency, args.diagnose = 10, 1, False
+    args.background_nice, args.background_share, args.worker_concurrency, args.diagnose = 10, 0.1, 1, False
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
