@@ -122,3 +122,54 @@ def test_the_prime_presses_each_button_once_before_any_twice(each_once):
     once = sorted(buttons[:50]) == list(range(50)) and sorted(buttons[50:]) == list(range(50))
     assert once is each_once
     assert buttons[:50] != list(range(50))
+
+
+def test_the_generator_answers_every_request_once_through_closes_and_a_timeout():
+    from bench.loadgen import LoadGenerator
+
+    answers = []
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+                await reader.readexactly(length)
+                answers.append(1)
+                n = len(answers)
+                if n == 3:  # never answered: the generator times it out and closes the connection
+                    await reader.read()
+                    return
+                body = b'{"outcome":"order_in_progress","order":{"id":"o-%d"}}' % n
+                close = b"Connection: close\r\n" if n % 5 == 0 else b""
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), close, body))
+                await writer.drain()
+                if close or n == 7:  # the seventh closes without saying so: the next request is sent again
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    async def scenario():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        gen = LoadGenerator(host="127.0.0.1", port=port, tokens=["a", "b"], rate=40, seconds=1, timeout=0.5, replay_share=0, max_connections=4)
+        try:
+            return await gen.run()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    # when 40 requests go out at 40/s, at most 4 at a time
+    result = _run(scenario)
+
+    # then one timed out and every other one has its own answer; closed connections were replaced
+    assert len(result.records) == 40
+    assert [r.error for r in result.records if r.error] == ["timeout"]
+    answered = [r for r in result.records if r.done >= 0]
+    assert len(answered) == 39
+    assert all(r.status == 200 and r.outcome == "order_in_progress" for r in answered)
+    assert len({r.order_id for r in answered}) == 39
+    assert result.max_connections <= 4
+    assert result.connections_opened >= 10
