@@ -174,7 +174,6 @@ class LoadGenerator:
             self.waiting.append(send)
 
     def _send(self, send: "_Send") -> None:
-        """On a kept-alive connection if there is one, else on a new one."""
         now = self.loop.time()
         slip = now - send.due
         self.max_slip = max(self.max_slip, slip)
@@ -182,50 +181,16 @@ class LoadGenerator:
             self.late_sends += 1
         send.started = now
         self.active.add(send)
-        if self.pool.idle:
-            send.reused = True
-            self._write(self.pool.idle.pop(), send)
-        else:
-            self.loop.create_task(self._connect_and_write(send))
+        send.exchange = self.pool.start(send.request, self._answered, send, half_close=self.half_close)
 
-    async def _connect_and_write(self, send: "_Send") -> None:
-        send.reused = False
-        try:
-            conn = await self.pool._connect()
-        except OSError as exc:
-            if send in self.active:
-                self._done(send, error=f"conn_error:{exc.__class__.__name__}")
-            return
-        if send not in self.active:  # timed out while connecting
-            self.pool._close(conn)
-            return
-        self._write(conn, send)
-
-    def _write(self, conn: "_Connection", send: "_Send") -> None:
-        send.conn = conn
-        conn.on_answer = (self._answered, send)
-        try:
-            conn.send(send.request, self.half_close)
-        except ConnectionResetError:
-            self._answered(send, None)
-
-    def _answered(self, send: "_Send", answer: tuple[int, bytes, bool, bool] | None) -> None:
-        """`_Connection` calls this with the answer, or None when the connection closed first."""
+    def _answered(self, send: "_Send", answer: "tuple[int, bytes, bool] | Exception") -> None:
+        """The pool calls this with (status, body, Idempotent-Replayed), or what the connection raised."""
         if send not in self.active:
             return  # timed out already
-        conn, send.conn = send.conn, None
-        if answer is None:
-            self.pool._close(conn)
-            if send.reused:  # a kept-alive connection the server had closed: once more, on a new one
-                self.loop.create_task(self._connect_and_write(send))
-            else:
-                self._done(send, error="conn_error:ConnectionResetError")
+        if isinstance(answer, Exception):
+            self._done(send, error=f"conn_error:{answer.__class__.__name__}")
             return
-        status, body, close, replayed = answer
-        if close or self.half_close or conn.lost:
-            self.pool._close(conn)
-        else:
-            self.pool.idle.append(conn)
+        status, body, replayed = answer
         record = send.record
         record.done = self.loop.time() - self.t0
         record.status = status
@@ -257,10 +222,7 @@ class LoadGenerator:
 
     def _drop(self, send: "_Send", error: str | None = None) -> None:
         """Give up on a request in flight: its connection is closed."""
-        if send.conn is not None:
-            send.conn.on_answer = None
-            self.pool._close(send.conn)
-            send.conn = None
+        send.exchange.abandon()
         self._done(send, error)
 
     async def _expire(self) -> None:
@@ -288,15 +250,14 @@ class LoadGenerator:
 
 
 class _Send:
-    """One request of the load: when it was due, its record, its bytes, and where it is."""
+    """One request of the load: when it was due, its record, its bytes, and its exchange."""
 
-    __slots__ = ("body", "button", "conn", "due", "expected", "record", "request", "reused", "started")
+    __slots__ = ("body", "button", "due", "exchange", "expected", "record", "request", "started")
 
     def __init__(self, due: float, record: Record, request: bytes, button: int, body: bytes, expected):
         self.due, self.record, self.request, self.button, self.body, self.expected = due, record, request, button, body, expected
         self.started = due
-        self.reused = False
-        self.conn: _Connection | None = None
+        self.exchange: _Exchange | None = None
 
 
 class KeepAlivePool:
@@ -311,35 +272,68 @@ class KeepAlivePool:
         self.opened = 0
         self.peak_open = 0
 
+    def start(self, request: bytes, callback, token, *, half_close: bool = False, on_sending=None, on_resent=None) -> "_Exchange":
+        """Send `request`; `callback(token, (status, body, Idempotent-Replayed))` when its answer is
+        in, or `callback(token, exception)` with what the connection raised (OSError,
+        ConnectionResetError). `on_sending()` is called once, when the first connection is in
+        hand; `on_resent()` when the request goes again on a new one. Callbacks, not a task or a
+        future per request: the load generator shares the cores with what it measures."""
+        exchange = _Exchange(request, callback, token, half_close, on_sending, on_resent)
+        if self.idle:
+            self._write(exchange, self.idle.pop(), reused=True)
+        else:
+            asyncio.get_running_loop().create_task(self._connect_and_write(exchange))
+        return exchange
+
     async def send(self, request: bytes, *, half_close: bool = False, on_sending=None, on_resent=None) -> tuple[int, bytes, bool]:
-        """(status, body, Idempotent-Replayed) of one request. `on_sending()` is called once, when
-        the first connection is in hand; `on_resent()` when the request goes again on a new one.
-        Raises what the connection raised (OSError, ValueError; CancelledError on a timeout)."""
-        conn = None
+        """`start` as a coroutine: (status, body, Idempotent-Replayed), or raises what the
+        connection raised; cancelling it abandons the request."""
+        answered = asyncio.get_running_loop().create_future()
+        exchange = self.start(request, _settle, answered, half_close=half_close, on_sending=on_sending, on_resent=on_resent)
         try:
-            for attempt in (0, 1):
-                reused = attempt == 0 and bool(self.idle)
-                conn = self.idle.pop() if reused else await self._connect()
-                if attempt == 0 and on_sending is not None:
-                    on_sending()
-                try:
-                    status, answer, close, replayed = await conn.request(request, half_close)
-                    break
-                except ConnectionResetError:
-                    self._close(conn)
-                    conn = None
-                    if not reused:
-                        raise
-                    if on_resent is not None:
-                        on_resent()
-        except BaseException:
+            return await answered
+        finally:
+            exchange.abandon()
+
+    async def _connect_and_write(self, exchange: "_Exchange") -> None:
+        try:
+            conn = await self._connect()
+        except OSError as exc:
+            exchange.finish(exc)
+            return
+        if exchange.over:  # abandoned while connecting
             self._close(conn)
-            raise
-        if close or half_close or conn.lost:
+            return
+        self._write(exchange, conn, reused=False)
+
+    def _write(self, exchange: "_Exchange", conn: "_Connection", *, reused: bool) -> None:
+        if exchange.on_sending is not None:
+            on_sending, exchange.on_sending = exchange.on_sending, None
+            on_sending()
+        exchange.pool, exchange.conn, exchange.reused = self, conn, reused
+        conn.on_answer = (self._answered, exchange)
+        try:
+            conn.send(exchange.request, exchange.half_close)
+        except ConnectionResetError:
+            self._answered(exchange, None)
+
+    def _answered(self, exchange: "_Exchange", answer: tuple[int, bytes, bool, bool] | None) -> None:
+        conn, exchange.conn = exchange.conn, None
+        if answer is None:
+            self._close(conn)
+            if exchange.reused:  # a kept-alive connection the server had closed: once more, on a new one
+                if exchange.on_resent is not None:
+                    exchange.on_resent()
+                asyncio.get_running_loop().create_task(self._connect_and_write(exchange))
+            else:
+                exchange.finish(ConnectionResetError("connection closed before a complete answer"))
+            return
+        status, body, close, replayed = answer
+        if close or exchange.half_close or conn.lost:
             self._close(conn)
         else:
             self.idle.append(conn)
-        return status, answer, replayed
+        exchange.finish((status, body, replayed))
 
     def close_idle(self) -> None:
         while self.idle:
@@ -358,6 +352,41 @@ class KeepAlivePool:
             conn.transport.close()
 
 
+class _Exchange:
+    """One request on a KeepAlivePool, from its first connection to its answer."""
+
+    __slots__ = ("callback", "conn", "half_close", "on_resent", "on_sending", "over", "pool", "request", "reused", "token")
+
+    def __init__(self, request: bytes, callback, token, half_close: bool, on_sending, on_resent):
+        self.request, self.callback, self.token, self.half_close = request, callback, token, half_close
+        self.on_sending, self.on_resent = on_sending, on_resent
+        self.pool: KeepAlivePool | None = None
+        self.conn: _Connection | None = None
+        self.reused = False
+        self.over = False
+
+    def finish(self, answer) -> None:
+        if not self.over:
+            self.over = True
+            self.callback(self.token, answer)
+
+    def abandon(self) -> None:
+        """Give up (a timeout): its connection, if it has one, is closed, and no answer comes."""
+        self.over = True
+        if self.conn is not None:
+            self.conn.on_answer = None
+            self.pool._close(self.conn)
+            self.conn = None
+
+
+def _settle(future: asyncio.Future, answer) -> None:
+    if not future.done():
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+
+
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection, one request at a time: a protocol instead of asyncio streams,
     because the generator must leave the CPU to the server it measures."""
@@ -367,21 +396,11 @@ class _Connection(asyncio.Protocol):
         self.buf = bytearray()
         self.head = None  # (status, length, close, replayed) once the headers are in
         self.body_at = 0
-        self.waiter: asyncio.Future | None = None
-        self.on_answer = None  # or (callback, token): callback(token, answer or None), instead of a future
+        self.on_answer = None  # (callback, token): callback(token, answer or None when the connection closed first)
         self.lost = False
 
     def connection_made(self, transport):
         self.transport = transport
-
-    def request(self, data: bytes, half_close: bool) -> asyncio.Future:
-        if self.lost:
-            raise ConnectionResetError("connection closed by the server")
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(data)
-        if half_close:
-            self.transport.write_eof()
-        return self.waiter
 
     def send(self, data: bytes, half_close: bool) -> None:
         """Write a request whose answer goes to `on_answer`, set beforehand."""
@@ -406,10 +425,7 @@ class _Connection(asyncio.Protocol):
             body = bytes(buf[self.body_at : end])
             del buf[:end]
             self.head = None
-            waiter, self.waiter = self.waiter, None
-            if waiter is not None and not waiter.done():
-                waiter.set_result((status, body, close, replayed))
-            elif self.on_answer is not None:
+            if self.on_answer is not None:
                 (callback, token), self.on_answer = self.on_answer, None
                 callback(token, (status, body, close, replayed))
 
@@ -422,10 +438,7 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self):
         self.lost = True
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionResetError("connection closed before a complete answer"))
-        elif self.on_answer is not None:
+        if self.on_answer is not None:
             (callback, token), self.on_answer = self.on_answer, None
             callback(token, None)
 
