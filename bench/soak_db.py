@@ -55,6 +55,14 @@ def customers(*, count: int, password: str) -> list[dict]:
     return [{"id": u.pk, "email": u.email} for u in users]
 
 
+def held_overdue(*, now: datetime):
+    """Orders still held past the release budget: an order whose hold ended just before `now`
+    waits for the next beat tick (every second) like any other."""
+    from orders.models import Order, OrderStatus
+
+    return Order.objects.filter(status=OrderStatus.HELD, hold_until__lt=now - RELEASE_BUDGET)
+
+
 def wait_settled(*, max_wait: float) -> float:
     """Until nothing is held past its hold and nothing is in `releasing` (or max_wait)."""
     from django.utils import timezone
@@ -63,8 +71,7 @@ def wait_settled(*, max_wait: float) -> float:
 
     started = time.monotonic()
     while time.monotonic() - started < max_wait:
-        overdue = Order.objects.filter(status=OrderStatus.HELD, hold_until__lt=timezone.now()).exists()
-        if not overdue and not Order.objects.filter(status=OrderStatus.RELEASING).exists():
+        if not held_overdue(now=timezone.now()).exists() and not Order.objects.filter(status=OrderStatus.RELEASING).exists():
             break
         time.sleep(0.5)
     return time.monotonic() - started
@@ -86,7 +93,7 @@ def check(run: dict) -> dict:
     from django.utils import timezone
 
     from devices.models import DeviceEvent
-    from orders.models import Order, OrderEvent, OrderStatus
+    from orders.models import Order, OrderEvent
 
     now = timezone.now()
     # --- 1. every acknowledged event is in the event log, with the answer the device got --------
@@ -221,9 +228,7 @@ def check(run: dict) -> dict:
 
     # --- 4. nothing stuck; release lateness by fault window ------------------------------------
     by_status = Counter(o["status"] for o in orders.values())
-    # Past the release budget: an order whose hold ends just before `now` waits for the next
-    # beat tick (every second) like any other, and the settle above may have just missed it.
-    held_overdue = Order.objects.filter(status=OrderStatus.HELD, hold_until__lt=now - RELEASE_BUDGET).count()
+    overdue = held_overdue(now=now).count()
     faults = []
     releases_at = sorted(at.timestamp() for evs in timeline.values() for at, actor, _, to in evs if to == "releasing" and actor == "system")
     submits_at = sorted(at.timestamp() for evs in timeline.values() for at, _, _, to in evs if to == "submitted")
@@ -282,7 +287,7 @@ def check(run: dict) -> dict:
             "submitted_twice": len(submitted_twice),
             "submitted_not_once": len(submitted_not_once),
             "releasing_now": by_status.get("releasing", 0),
-            "held_overdue": held_overdue,
+            "held_overdue": overdue,
         },
         "cancels": {"checked": len(run["cancels"]), "wrong": len(cancel_wrong), "examples": cancel_wrong[:5]},
         "lateness_outside_faults": _pct(outside),

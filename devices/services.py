@@ -303,6 +303,13 @@ def _admit(*, token_hash: str, event: DeviceEventInput, record_press: bool) -> I
     return _Admitted(ctx=ctx, now=now, recorded=None if recorded is None else bytes(recorded))
 
 
+# What the event log's inserts write, in order (the code's `_record` and the press statement).
+_EVENT_COLUMNS = (
+    "device_id, event_id, type, payload, body_hash, outcome, status_code, response_body, order_id, customer_id, product_id, "
+    "occurred_at, received_at"
+)
+
+
 # A press for an order already in progress -- nearly every press: the order stays in progress
 # for its hold, the shop and the delivery, and a toddler presses twenty times -- is recorded by
 # the context query itself, in one statement: the same decision and the same answer, byte for
@@ -325,9 +332,7 @@ _IN_PROGRESS_BODY_SQL = f"""convert_to(concat(
 _PRESS_SQL = f"""
 WITH ctx ({", ".join(CONTEXT_COLUMNS)}) AS ({CONTEXT_SQL_POSTGRESQL}),
 press AS (
-  INSERT INTO devices_deviceevent
-      (device_id, event_id, type, payload, body_hash, outcome, status_code, response_body, order_id, customer_id, product_id,
-       occurred_at, received_at)
+  INSERT INTO devices_deviceevent ({_EVENT_COLUMNS})
   SELECT device_id, %s::varchar, 'press', %s::jsonb, %s::varchar, 'order_in_progress', 200, {_IN_PROGRESS_BODY_SQL},
          order_id, customer_id, product_id, %s::timestamptz, %s::timestamptz
     FROM ctx
@@ -342,7 +347,7 @@ SELECT ctx.*, (SELECT response_body FROM press) FROM ctx
 def _press_params(*, token_hash: str, event: DeviceEventInput, window, now: datetime) -> list:
     return [
         event.event_id, window.since, window.limit, token_hash,  # the context query
-        event.event_id, Jsonb(event.payload, dumps=_dumps_text), event.body_hash,  # the event
+        event.event_id, _json_param(event.payload, "postgresql"), event.body_hash,  # the event
         event.event_id,  # its answer
         event.occurred_at, now,
         window.limit, window.limit,  # the throttle lets it pass
@@ -435,10 +440,8 @@ def _dumps_text(value) -> str:
     return orjson.dumps(value).decode()
 
 
-_INSERT_EVENT_SQL = """
-INSERT INTO devices_deviceevent
-    (device_id, event_id, type, payload, body_hash, outcome, status_code, response_body, order_id, customer_id, product_id,
-     occurred_at, received_at)
+_INSERT_EVENT_SQL = f"""
+INSERT INTO devices_deviceevent ({_EVENT_COLUMNS})
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (device_id, event_id) DO NOTHING
 RETURNING id
