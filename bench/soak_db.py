@@ -90,12 +90,23 @@ def _pct(values: list[float]) -> dict:
 
 
 def check(run: dict) -> dict:
-    from django.utils import timezone
+    """Every figure from one snapshot of the database (REPEATABLE READ): the simulated shop goes
+    on shipping and delivering while the check reads, and an order read before its delivery with
+    a timeline read after it looked like a broken lifecycle."""
+    from django.db import connection, transaction
 
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT now()")  # the snapshot is taken here: `now` is its time
+            (now,) = cursor.fetchone()
+        return _check(run, now=now)
+
+
+def _check(run: dict, *, now: datetime) -> dict:
     from devices.models import DeviceEvent
     from orders.models import Order, OrderEvent
 
-    now = timezone.now()
     # --- 1. every acknowledged event is in the event log, with the answer the device got --------
     logged = {
         (serial, event_id): (status, outcome, str(order) if order else None)
