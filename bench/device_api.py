@@ -301,7 +301,9 @@ def wait_worker_consuming(redis_url: str, stack: Stack, timeout: float = 60) -> 
 
 
 def _proc_table() -> dict[int, tuple[int, int, str]]:
-    """pid -> (ppid, utime + stime in ticks, comm)."""
+    """pid -> (ppid, CPU ticks, comm). The ticks are the process's own (utime + stime) and
+    those of the children it has reaped (cutime + cstime): a process that ends between two
+    samples lands in its parent's figure, so its CPU is still counted."""
     table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -315,7 +317,7 @@ def _proc_table() -> dict[int, tuple[int, int, str]]:
         rest = raw[close + 2 :].split()
         table[int(entry)] = (
             int(rest[1]),
-            int(rest[11]) + int(rest[12]),
+            int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14]),
             raw[raw.find("(") + 1 : close],
         )
     return table
@@ -358,24 +360,32 @@ class CpuSampler:
                 roles[role] = (total + ticks, pids)
         return roles
 
-    def report(self) -> dict | None:
-        if len(self.marks) < 2:
-            return None
-        (t0, table0, m0), (t1, table1, m1) = self.marks[0], self.marks[-1]
+    def report(self, seconds: "SecondSampler | None" = None) -> dict | None:
+        """CPU by role over the measured window: from the per-second samples when there are
+        any (they count short-lived processes), else from the two marks."""
         hz = os.sysconf("SC_CLK_TCK")
-        wall = t1 - t0
-        before = {pid: ticks for pid, (_, ticks, _) in table0.items()}
-        roles_after = self._by_role(table1)
+        if seconds is not None and seconds.wall > 0:
+            wall, machine_ticks = seconds.wall, seconds.machine
+            by_role = {role: (ticks, seconds.role_pids[role]) for role, ticks in seconds.role_ticks.items()}
+        elif len(self.marks) >= 2:
+            (t0, table0, m0), (t1, table1, m1) = self.marks[0], self.marks[-1]
+            wall = t1 - t0
+            machine_ticks = tuple(b - a for a, b in zip(m0, m1, strict=True))
+            before = {pid: ticks for pid, (_, ticks, _) in table0.items()}
+            by_role = {
+                role: (sum(table1[p][1] - before.get(p, 0) for p in pids), pids) for role, (_, pids) in self._by_role(table1).items()
+            }
+        else:
+            return None
         out = {}
         ours = 0.0
-        for role, (_, pids) in sorted(roles_after.items()):
-            delta = sum(table1[p][1] - before.get(p, 0) for p in pids)
+        for role, (delta, pids) in sorted(by_role.items()):
             pct = delta / hz / wall * 100
             ours += pct
             out[role] = {"cpu_pct": round(pct, 1), "processes": len(pids)}
-        busy = (m1[0] - m0[0]) / hz / wall * 100
-        interrupts = (m1[2] - m0[2]) / hz / wall * 100
-        steal = (m1[3] - m0[3]) / hz / wall * 100
+        busy = machine_ticks[0] / hz / wall * 100
+        interrupts = machine_ticks[2] / hz / wall * 100
+        steal = machine_ticks[3] / hz / wall * 100
         return {
             "window_s": round(wall, 1),
             "by_process": out,
@@ -385,6 +395,77 @@ class CpuSampler:
             "steal_pct": round(steal, 1),
             "capacity_pct": os.cpu_count() * 100,
         }
+
+
+class SecondSampler(threading.Thread):
+    """The machine each second of the measured window: how busy it was, what the hypervisor
+    stole, and what processes outside the benchmark took, so that a slow second can be told
+    from a second in which a neighbour took the cores (the report sets the seconds whose p99
+    passed 100 ms against the others). About 3 ms of CPU a second: one read of /proc."""
+
+    def __init__(self, sampler: CpuSampler, delay: float, seconds: int):
+        super().__init__(daemon=True, name="second-sampler")
+        self.sampler, self.delay, self.seconds = sampler, delay, seconds
+        self.by_second: list[dict] = []
+        # Totals over the seconds sampled, by role: a process that lived only a few seconds
+        # (an autovacuum worker, a parallel query's) is counted, which two marks miss.
+        self.role_ticks: dict[str, int] = {}
+        self.role_pids: dict[str, set[int]] = {}
+        self.machine = (0, 0, 0, 0)
+        self.wall = 0.0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        start = time.monotonic() + self.delay
+        hz = os.sysconf("SC_CLK_TCK")
+        before = None
+        for i in range(self.seconds + 1):
+            if self.stopped.wait(max(0.0, start + i - time.monotonic())):
+                return
+            now, table, ticks = time.monotonic(), _proc_table(), _machine_ticks()
+            roles = self.sampler._by_role(table)
+            ours = {pid: (table[pid][1], role) for role, (_, pids) in roles.items() for pid in pids}
+            if before is not None:
+                t0, ours0, ticks0 = before
+                deltas = {pid: v - ours0.get(pid, (0, role))[0] for pid, (v, role) in ours.items()}
+                # A process that ended: its whole CPU is now in its parent's reaped-children
+                # figure, so what was counted of it already comes off.
+                gone = {pid: -v for pid, (v, _) in ours0.items() if pid not in ours}
+                for pid, delta in (deltas | gone).items():
+                    role = (ours.get(pid) or ours0[pid])[1]
+                    self.role_ticks[role] = self.role_ticks.get(role, 0) + delta
+                    self.role_pids.setdefault(role, set()).add(pid)
+                self.wall += now - t0
+                self.machine = tuple(a + b - c for a, b, c in zip(self.machine, ticks, ticks0, strict=True))
+                wall = (now - t0) * hz / 100  # ticks to % of one core
+                busy, steal, interrupts = ((ticks[k] - ticks0[k]) / wall for k in (0, 3, 2))
+                own = sum((deltas | gone).values()) / wall
+                self.by_second.append(
+                    {
+                        "busy_pct": round(busy, 1),
+                        "steal_pct": round(steal, 1),
+                        "interrupts_pct": round(interrupts, 1),
+                        "others_pct": round(max(0.0, busy - own - steal - interrupts), 1),
+                    }
+                )
+            before = (now, ours, ticks)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def machine_in_slow_seconds(by_second: list[dict], slow: set[int]) -> dict | None:
+    """The machine's mean figures in the slow seconds and in the others."""
+    groups = {"slow": [s for i, s in enumerate(by_second) if i in slow], "others": [s for i, s in enumerate(by_second) if i not in slow]}
+    if not by_second:
+        return None
+    out = {}
+    for name, rows in groups.items():
+        out[name] = {"seconds": len(rows)} | {
+            key: round(sum(r[key] for r in rows) / len(rows), 1) if rows else None
+            for key in ("busy_pct", "steal_pct", "interrupts_pct", "others_pct")
+        }
+    return out
 
 
 # --- The run ------------------------------------------------------------------------------
@@ -536,6 +617,8 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
     for timer in timers:
         timer.daemon = True
         timer.start()
+    seconds = SecondSampler(sampler, args.warmup + 0.05, int(args.duration))
+    seconds.start()
     print(
         f"load: {args.rate:g}/s for {args.warmup:g}s warmup + {args.duration:g}s measured ...",
         flush=True,
@@ -555,6 +638,8 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
     )
     for timer in timers:
         timer.cancel()
+    seconds.stop()
+    load["machine_by_second"] = seconds.by_second
     load["placed_order_ids"] = sorted(set(load["placed_order_ids"]) | primed_ids)
     load["primed_orders"] = len(primed_ids)
     try:
@@ -580,7 +665,7 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
         timeout=args.hold_seconds * 1.5 + args.settle + 120,
     )
     db = orjson.loads(figures_file.read_bytes())
-    return build_report(args, load, db, sampler.report(), cgroup_share=args.background_share if stack.background_cgroup else None)
+    return build_report(args, load, db, sampler.report(seconds), cgroup_share=args.background_share if stack.background_cgroup else None)
 
 
 def build_report(args, load: dict, db: dict, cpu: dict | None, cgroup_share: float | None = None) -> dict:
@@ -605,6 +690,8 @@ def build_report(args, load: dict, db: dict, cpu: dict | None, cgroup_share: flo
         "held_overdue_after_wait": db["held_overdue"],
         "settle_wait_s": db["settle_wait_s"],
     }
+    slow = {int(sec) for sec in load["seconds_over_100ms"]}
+    load["machine_in_slow_seconds"] = machine_in_slow_seconds(load.get("machine_by_second", []), slow)
     acknowledged = sum(v for k, v in load["outcome_counts"].items() if not k.startswith("error:")) - load["replays"]["ok"]
     lat = load["latency_ms"]
     checks = {
@@ -694,6 +781,7 @@ def print_report(r: dict) -> None:
             f"slow      seconds of the window with p99 > 100 ms: {len(load['seconds_over_100ms'])} "
             f"{_fmt(dict(list(load['seconds_over_100ms'].items())[:12]))}"
         ),
+        *_slow_seconds_machine(load.get("machine_in_slow_seconds")),
         f"status    {_fmt(load['status_counts'])}",
         f"outcomes  {_fmt(load['outcome_counts'])}",
         f"errors    {load['errors']}  {_fmt(load['error_kinds'])}",
@@ -729,6 +817,16 @@ def print_report(r: dict) -> None:
     out.append("")
     out += [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in r["checks"].items()]
     print("\n".join(out), flush=True)
+
+
+def _slow_seconds_machine(m: dict | None) -> list[str]:
+    if not m or not m["slow"]["seconds"] or not m["others"]["seconds"]:
+        return []
+
+    def part(g):
+        return f"busy {g['busy_pct']}%, steal {g['steal_pct']}%, interrupts {g['interrupts_pct']}%, other processes {g['others_pct']}%"
+
+    return [f"          the machine in those seconds: {part(m['slow'])}; in the other {m['others']['seconds']}: {part(m['others'])}"]
 
 
 def _fmt(counts: dict) -> str:

@@ -1,0 +1,81 @@
+"""`make bench` samples the machine every second of the measured window, so a slow second can be
+told from a second in which something outside the benchmark took the cores."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bench.device_api import CpuSampler, SecondSampler, machine_in_slow_seconds
+
+SPIN = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass"
+
+
+def _sample(seconds: int) -> list[dict]:
+    sampler = SecondSampler(CpuSampler({os.getpid(): "this test"}), delay=0.0, seconds=seconds)
+    sampler.start()
+    sampler.join(seconds + 10)
+    return sampler.by_second
+
+
+def _orphan_spinner() -> int:
+    """A busy process whose parent is not this one (its shell exits at once), as a neighbour's is."""
+    out = subprocess.run(
+        ["sh", "-c", f'{sys.executable} -c "$0" >/dev/null 2>&1 & echo $!', SPIN], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.split()[0])
+
+
+def test_a_process_outside_the_benchmark_shows_as_other_processes():
+    pid = _orphan_spinner()
+    try:
+        time.sleep(0.2)
+        seconds = _sample(2)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    assert len(seconds) == 2
+    for second in seconds:
+        assert second["others_pct"] >= 50, seconds  # a spinning process takes a whole core
+
+
+def test_the_benchmarks_own_processes_do_not():
+    child = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        time.sleep(0.2)
+        seconds = _sample(2)
+    finally:
+        child.kill()
+        child.wait()
+    for second in seconds:
+        own = second["busy_pct"] - second["others_pct"] - second["steal_pct"] - second["interrupts_pct"]
+        assert own >= 40, seconds  # the child spins in this test's process tree: counted as ours
+
+
+def test_the_slow_seconds_are_set_against_the_others():
+    by_second = [
+        {"busy_pct": 150.0, "steal_pct": 1.0, "interrupts_pct": 8.0, "others_pct": 2.0},
+        {"busy_pct": 196.0, "steal_pct": 12.0, "interrupts_pct": 9.0, "others_pct": 30.0},
+        {"busy_pct": 140.0, "steal_pct": 3.0, "interrupts_pct": 6.0, "others_pct": 4.0},
+        {"busy_pct": 190.0, "steal_pct": 8.0, "interrupts_pct": 9.0, "others_pct": 20.0},
+    ]
+    summary = machine_in_slow_seconds(by_second, {1, 3})
+    assert summary["slow"] == {"seconds": 2, "busy_pct": 193.0, "steal_pct": 10.0, "interrupts_pct": 9.0, "others_pct": 25.0}
+    assert summary["others"] == {"seconds": 2, "busy_pct": 145.0, "steal_pct": 2.0, "interrupts_pct": 7.0, "others_pct": 3.0}
+    assert machine_in_slow_seconds([], {1}) is None
+
+
+def test_a_process_that_ends_within_the_window_is_counted():
+    # given a process of the benchmark's that spins for a second and a half, then exits
+    # (an autovacuum worker, say): two marks at the window's edges would not see it at all
+    cpu = CpuSampler({os.getpid(): "this test"})
+    seconds = SecondSampler(cpu, delay=0.0, seconds=3)
+    seconds.start()
+    time.sleep(0.3)
+    child = subprocess.Popen([sys.executable, "-c", SPIN.replace("30", "1.5")])
+    child.wait()
+    seconds.join(15)
+
+    report = cpu.report(seconds)
+    assert report["by_process"]["this test"]["cpu_pct"] >= 30, report  # 1.5 s of a core over 3 s
+    assert report["window_s"] == 3.0
