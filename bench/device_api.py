@@ -334,86 +334,39 @@ def _machine_ticks() -> tuple[int, int, int, int]:
     return total - idle, total, values[5] + values[6], values[7]
 
 
-class CpuSampler:
-    def __init__(self, roots: dict[int, str]):
-        self.roots = roots
-        self.marks: list[tuple[float, dict, tuple[int, int]]] = []
+class CpuSampler(threading.Thread):
+    """CPU by role (the processes under each root pid) over the measured window, and the
+    machine each second of it: how busy it was, what the hypervisor stole, and what processes
+    outside the benchmark took, so that a slow second can be told from a second in which a
+    neighbour took the cores (the report sets the seconds whose p99 passed 100 ms against the
+    others). One read of /proc a second, about 3 ms of CPU. Sampled each second, a process that
+    lived a few seconds of the window (an autovacuum worker, a new connection's backend) is
+    counted, which two readings at the window's edges would miss."""
 
-    def mark(self) -> None:
-        self.marks.append((time.monotonic(), _proc_table(), _machine_ticks()))
+    def __init__(self, roots: dict[int, str], delay: float, seconds: int):
+        super().__init__(daemon=True, name="cpu-sampler")
+        self.roots, self.delay, self.seconds = roots, delay, seconds
+        self.by_second: list[dict] = []
+        self.role_ticks: dict[str, int] = {}
+        self.role_pids: dict[str, set[int]] = {}
+        self.machine = (0, 0, 0, 0)  # _machine_ticks() summed over the seconds sampled
+        self.wall = 0.0
+        self.stopped = threading.Event()
 
-    def _by_role(self, table: dict) -> dict[str, tuple[int, set[int]]]:
-        roles: dict[str, tuple[int, set[int]]] = {}
-        for pid, (_, ticks, _) in table.items():
-            node, role = pid, None
+    def _roles(self, table: dict) -> dict[int, str]:
+        """pid -> role, for the processes under a root."""
+        roles = {}
+        for pid in table:
+            node = pid
             for _ in range(50):
                 if node in self.roots:
-                    role = self.roots[node]
+                    roles[pid] = self.roots[node]
                     break
                 parent = table.get(node)
                 if parent is None or parent[0] <= 1:
                     break
                 node = parent[0]
-            if role:
-                total, pids = roles.get(role, (0, set()))
-                pids.add(pid)
-                roles[role] = (total + ticks, pids)
         return roles
-
-    def report(self, seconds: "SecondSampler | None" = None) -> dict | None:
-        """CPU by role over the measured window: from the per-second samples when there are
-        any (they count short-lived processes), else from the two marks."""
-        hz = os.sysconf("SC_CLK_TCK")
-        if seconds is not None and seconds.wall > 0:
-            wall, machine_ticks = seconds.wall, seconds.machine
-            by_role = {role: (ticks, seconds.role_pids[role]) for role, ticks in seconds.role_ticks.items()}
-        elif len(self.marks) >= 2:
-            (t0, table0, m0), (t1, table1, m1) = self.marks[0], self.marks[-1]
-            wall = t1 - t0
-            machine_ticks = tuple(b - a for a, b in zip(m0, m1, strict=True))
-            before = {pid: ticks for pid, (_, ticks, _) in table0.items()}
-            by_role = {
-                role: (sum(table1[p][1] - before.get(p, 0) for p in pids), pids) for role, (_, pids) in self._by_role(table1).items()
-            }
-        else:
-            return None
-        out = {}
-        ours = 0.0
-        for role, (delta, pids) in sorted(by_role.items()):
-            pct = delta / hz / wall * 100
-            ours += pct
-            out[role] = {"cpu_pct": round(pct, 1), "processes": len(pids)}
-        busy = machine_ticks[0] / hz / wall * 100
-        interrupts = machine_ticks[2] / hz / wall * 100
-        steal = machine_ticks[3] / hz / wall * 100
-        return {
-            "window_s": round(wall, 1),
-            "by_process": out,
-            "machine_busy_pct": round(busy, 1),
-            "other_processes_pct": round(max(0.0, busy - ours), 1),
-            "interrupts_pct": round(interrupts, 1),
-            "steal_pct": round(steal, 1),
-            "capacity_pct": os.cpu_count() * 100,
-        }
-
-
-class SecondSampler(threading.Thread):
-    """The machine each second of the measured window: how busy it was, what the hypervisor
-    stole, and what processes outside the benchmark took, so that a slow second can be told
-    from a second in which a neighbour took the cores (the report sets the seconds whose p99
-    passed 100 ms against the others). About 3 ms of CPU a second: one read of /proc."""
-
-    def __init__(self, sampler: CpuSampler, delay: float, seconds: int):
-        super().__init__(daemon=True, name="second-sampler")
-        self.sampler, self.delay, self.seconds = sampler, delay, seconds
-        self.by_second: list[dict] = []
-        # Totals over the seconds sampled, by role: a process that lived only a few seconds
-        # (an autovacuum worker, a parallel query's) is counted, which two marks miss.
-        self.role_ticks: dict[str, int] = {}
-        self.role_pids: dict[str, set[int]] = {}
-        self.machine = (0, 0, 0, 0)
-        self.wall = 0.0
-        self.stopped = threading.Event()
 
     def run(self) -> None:
         start = time.monotonic() + self.delay
@@ -423,23 +376,21 @@ class SecondSampler(threading.Thread):
             if self.stopped.wait(max(0.0, start + i - time.monotonic())):
                 return
             now, table, ticks = time.monotonic(), _proc_table(), _machine_ticks()
-            roles = self.sampler._by_role(table)
-            ours = {pid: (table[pid][1], role) for role, (_, pids) in roles.items() for pid in pids}
+            ours = {pid: (table[pid][1], role) for pid, role in self._roles(table).items()}
             if before is not None:
                 t0, ours0, ticks0 = before
-                deltas = {pid: v - ours0.get(pid, (0, role))[0] for pid, (v, role) in ours.items()}
+                deltas = {pid: (v - ours0.get(pid, (0, role))[0], role) for pid, (v, role) in ours.items()}
                 # A process that ended: its whole CPU is now in its parent's reaped-children
                 # figure, so what was counted of it already comes off.
-                gone = {pid: -v for pid, (v, _) in ours0.items() if pid not in ours}
-                for pid, delta in (deltas | gone).items():
-                    role = (ours.get(pid) or ours0[pid])[1]
+                deltas |= {pid: (-v, role) for pid, (v, role) in ours0.items() if pid not in ours}
+                for pid, (delta, role) in deltas.items():
                     self.role_ticks[role] = self.role_ticks.get(role, 0) + delta
                     self.role_pids.setdefault(role, set()).add(pid)
+                second = [b - a for a, b in zip(ticks0, ticks, strict=True)]
+                self.machine = tuple(a + b for a, b in zip(self.machine, second, strict=True))
                 self.wall += now - t0
-                self.machine = tuple(a + b - c for a, b, c in zip(self.machine, ticks, ticks0, strict=True))
-                wall = (now - t0) * hz / 100  # ticks to % of one core
-                busy, steal, interrupts = ((ticks[k] - ticks0[k]) / wall for k in (0, 3, 2))
-                own = sum((deltas | gone).values()) / wall
+                busy, _, interrupts, steal = (v / ((now - t0) * hz) * 100 for v in second)
+                own = sum(delta for delta, _ in deltas.values()) / ((now - t0) * hz) * 100
                 self.by_second.append(
                     {
                         "busy_pct": round(busy, 1),
@@ -453,17 +404,42 @@ class SecondSampler(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
 
+    def report(self) -> dict | None:
+        """CPU by role over the seconds sampled (None before two samples)."""
+        if self.wall <= 0:
+            return None
+        hz = os.sysconf("SC_CLK_TCK")
+
+        def pct(ticks: int) -> float:
+            return ticks / hz / self.wall * 100
+
+        out = {
+            role: {"cpu_pct": round(pct(ticks), 1), "processes": len(self.role_pids[role])}
+            for role, ticks in sorted(self.role_ticks.items())
+        }
+        busy, _, interrupts, steal = (pct(v) for v in self.machine)
+        return {
+            "window_s": round(self.wall, 1),
+            "by_process": out,
+            "machine_busy_pct": round(busy, 1),
+            "other_processes_pct": round(max(0.0, busy - pct(sum(self.role_ticks.values()))), 1),
+            "interrupts_pct": round(interrupts, 1),
+            "steal_pct": round(steal, 1),
+            "capacity_pct": os.cpu_count() * 100,
+        }
+
 
 def machine_in_slow_seconds(by_second: list[dict], slow: set[int]) -> dict | None:
     """The machine's mean figures in the slow seconds and in the others."""
-    groups = {"slow": [s for i, s in enumerate(by_second) if i in slow], "others": [s for i, s in enumerate(by_second) if i not in slow]}
     if not by_second:
         return None
     out = {}
-    for name, rows in groups.items():
+    for name, rows in (
+        ("slow", [s for i, s in enumerate(by_second) if i in slow]),
+        ("others", [s for i, s in enumerate(by_second) if i not in slow]),
+    ):
         out[name] = {"seconds": len(rows)} | {
-            key: round(sum(r[key] for r in rows) / len(rows), 1) if rows else None
-            for key in ("busy_pct", "steal_pct", "interrupts_pct", "others_pct")
+            key: round(sum(r[key] for r in rows) / len(rows), 1) if rows else None for key in by_second[0]
         }
     return out
 
@@ -609,16 +585,8 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
         "beat": "celery beat",
     }
     roots.update({proc.pid: names[name] for name, proc in stack.procs.items()})
-    sampler = CpuSampler(roots)
-    timers = [
-        threading.Timer(args.warmup + 0.05, sampler.mark),
-        threading.Timer(args.warmup + args.duration + 0.05, sampler.mark),
-    ]
-    for timer in timers:
-        timer.daemon = True
-        timer.start()
-    seconds = SecondSampler(sampler, args.warmup + 0.05, int(args.duration))
-    seconds.start()
+    sampler = CpuSampler(roots, delay=args.warmup + 0.05, seconds=int(args.duration))
+    sampler.start()
     print(
         f"load: {args.rate:g}/s for {args.warmup:g}s warmup + {args.duration:g}s measured ...",
         flush=True,
@@ -636,10 +604,9 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
         seed=args.seed,
         half_close=args.half_close,
     )
-    for timer in timers:
-        timer.cancel()
-    seconds.stop()
-    load["machine_by_second"] = seconds.by_second
+    sampler.stop()
+    sampler.join(5)  # a sample under way finishes before the figures are read
+    load["machine_by_second"] = sampler.by_second
     load["placed_order_ids"] = sorted(set(load["placed_order_ids"]) | primed_ids)
     load["primed_orders"] = len(primed_ids)
     try:
@@ -665,7 +632,7 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
         timeout=args.hold_seconds * 1.5 + args.settle + 120,
     )
     db = orjson.loads(figures_file.read_bytes())
-    return build_report(args, load, db, sampler.report(seconds), cgroup_share=args.background_share if stack.background_cgroup else None)
+    return build_report(args, load, db, sampler.report(), cgroup_share=args.background_share if stack.background_cgroup else None)
 
 
 def build_report(args, load: dict, db: dict, cpu: dict | None, cgroup_share: float | None = None) -> dict:

@@ -7,13 +7,13 @@ import subprocess
 import sys
 import time
 
-from bench.device_api import CpuSampler, SecondSampler, machine_in_slow_seconds
+from bench.device_api import CpuSampler, machine_in_slow_seconds
 
 SPIN = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass"
 
 
 def _sample(seconds: int) -> list[dict]:
-    sampler = SecondSampler(CpuSampler({os.getpid(): "this test"}), delay=0.0, seconds=seconds)
+    sampler = CpuSampler({os.getpid(): "this test"}, delay=0.0, seconds=seconds)
     sampler.start()
     sampler.join(seconds + 10)
     return sampler.by_second
@@ -68,14 +68,13 @@ def test_the_slow_seconds_are_set_against_the_others():
 def test_a_process_that_ends_within_the_window_is_counted():
     # given a process of the benchmark's that spins for a second and a half, then exits
     # (an autovacuum worker, say): two marks at the window's edges would not see it at all
-    cpu = CpuSampler({os.getpid(): "this test"})
-    seconds = SecondSampler(cpu, delay=0.0, seconds=3)
-    seconds.start()
+    cpu = CpuSampler({os.getpid(): "this test"}, delay=0.0, seconds=3)
+    cpu.start()
     time.sleep(0.3)
     child = subprocess.Popen([sys.executable, "-c", SPIN.replace("30", "1.5")])
     child.wait()
-    seconds.join(15)
+    cpu.join(15)
 
-    report = cpu.report(seconds)
+    report = cpu.report()
     assert report["by_process"]["this test"]["cpu_pct"] >= 30, report  # 1.5 s of a core over 3 s
     assert report["window_s"] == 3.0

@@ -55,12 +55,8 @@ def test_one_event_sent_ten_times_at_once_is_recorded_once_and_answered_alike(li
     # when
     answers = _fire_together(live_server, [(button, {"event_id": "evt-twin", "type": "press"})] * 10)
     # then
-    assert [a.status_code for a in answers if a.status_code >= 500] == []
-    event = DeviceEvent.objects.get()
-    assert event.event_id == "evt-twin"
-    assert all(a.content == bytes(event.response_body) for a in answers)
-    assert all(a.status_code == event.status_code == 201 for a in answers)
-    assert Counter(a.headers.get("Idempotent-Replayed") for a in answers) == {None: 1, "true": 9}
+    event = _recorded_once_and_answered_alike(answers, "evt-twin", status=201)
+    assert DeviceEvent.objects.get() == event
     assert Order.objects.count() == 1
     assert OrderEvent.objects.count() == 1
 
@@ -113,11 +109,18 @@ def test_one_press_for_an_order_in_progress_sent_ten_times_at_once_is_recorded_o
     # when
     answers = _fire_together(live_server, [(button, {"event_id": "evt-twin", "type": "press"})] * 10)
     # then
-    assert [a.status_code for a in answers if a.status_code >= 500] == []
-    event = DeviceEvent.objects.get(event_id="evt-twin")
+    event = _recorded_once_and_answered_alike(answers, "evt-twin", status=200)
     assert event.outcome == "order_in_progress"
-    assert all(a.content == bytes(event.response_body) for a in answers)
-    assert all(a.status_code == event.status_code == 200 for a in answers)
-    assert Counter(a.headers.get("Idempotent-Replayed") for a in answers) == {None: 1, "true": 9}
     assert DeviceEvent.objects.count() == 2
     assert Order.objects.count() == 1
+
+
+def _recorded_once_and_answered_alike(answers, event_id: str, *, status: int) -> DeviceEvent:
+    """The one event recorded for `event_id`, after checking that every concurrent send of it
+    got its stored answer with `status`, and all but the first as a replay."""
+    assert [a.status_code for a in answers if a.status_code >= 500] == []
+    event = DeviceEvent.objects.get(event_id=event_id)
+    assert all(a.content == bytes(event.response_body) for a in answers)
+    assert all(a.status_code == event.status_code == status for a in answers)
+    assert Counter(a.headers.get("Idempotent-Replayed") for a in answers) == {None: 1, "true": 9}
+    return event
