@@ -383,20 +383,24 @@ class CpuSampler(threading.Thread):
                 # A process that ended: its whole CPU is now in its parent's reaped-children
                 # figure, so what was counted of it already comes off.
                 deltas |= {pid: (-v, role) for pid, (v, role) in ours0.items() if pid not in ours}
+                by_role: dict[str, int] = {}
                 for pid, (delta, role) in deltas.items():
-                    self.role_ticks[role] = self.role_ticks.get(role, 0) + delta
+                    by_role[role] = by_role.get(role, 0) + delta
                     self.role_pids.setdefault(role, set()).add(pid)
+                for role, delta in by_role.items():
+                    self.role_ticks[role] = self.role_ticks.get(role, 0) + delta
                 second = [b - a for a, b in zip(ticks0, ticks, strict=True)]
                 self.machine = tuple(a + b for a, b in zip(self.machine, second, strict=True))
                 self.wall += now - t0
                 busy, _, interrupts, steal = (v / ((now - t0) * hz) * 100 for v in second)
-                own = sum(delta for delta, _ in deltas.values()) / ((now - t0) * hz) * 100
+                roles_pct = {role: round(delta / ((now - t0) * hz) * 100, 1) for role, delta in by_role.items()}
                 self.by_second.append(
                     {
                         "busy_pct": round(busy, 1),
                         "steal_pct": round(steal, 1),
                         "interrupts_pct": round(interrupts, 1),
-                        "others_pct": round(max(0.0, busy - own - steal - interrupts), 1),
+                        "others_pct": round(max(0.0, busy - sum(roles_pct.values()) - steal - interrupts), 1),
+                        "roles": roles_pct,
                     }
                 )
             before = (now, ours, ticks)
@@ -429,8 +433,11 @@ class CpuSampler(threading.Thread):
         }
 
 
+MACHINE_FIGURES = ("busy_pct", "steal_pct", "interrupts_pct", "others_pct")
+
+
 def machine_in_slow_seconds(by_second: list[dict], slow: set[int]) -> dict | None:
-    """The machine's mean figures in the slow seconds and in the others."""
+    """The machine's mean figures, and each role's CPU, in the slow seconds and in the others."""
     if not by_second:
         return None
     out = {}
@@ -438,10 +445,17 @@ def machine_in_slow_seconds(by_second: list[dict], slow: set[int]) -> dict | Non
         ("slow", [s for i, s in enumerate(by_second) if i in slow]),
         ("others", [s for i, s in enumerate(by_second) if i not in slow]),
     ):
-        out[name] = {"seconds": len(rows)} | {
-            key: round(sum(r[key] for r in rows) / len(rows), 1) if rows else None for key in by_second[0]
-        }
+        roles = sorted({role for r in rows for role in r.get("roles", {})})
+        out[name] = (
+            {"seconds": len(rows)}
+            | {key: _mean([r[key] for r in rows]) for key in MACHINE_FIGURES}
+            | {"roles": {role: _mean([r.get("roles", {}).get(role, 0.0) for r in rows]) for role in roles}}
+        )
     return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
 
 
 # --- The run ------------------------------------------------------------------------------
@@ -793,7 +807,13 @@ def _slow_seconds_machine(m: dict | None) -> list[str]:
     def part(g):
         return f"busy {g['busy_pct']}%, steal {g['steal_pct']}%, interrupts {g['interrupts_pct']}%, other processes {g['others_pct']}%"
 
-    return [f"          the machine in those seconds: {part(m['slow'])}; in the other {m['others']['seconds']}: {part(m['others'])}"]
+    lines = [f"          the machine in those seconds: {part(m['slow'])}; in the other {m['others']['seconds']}: {part(m['others'])}"]
+    rises = sorted(((m["slow"]["roles"][role] - m["others"]["roles"].get(role, 0.0), role) for role in m["slow"]["roles"]), reverse=True)
+    rises = [(rise, role) for rise, role in rises if rise > 0]
+    if rises:
+        shown = "  ".join(f"{role} {m['slow']['roles'][role]}% ({m['others']['roles'].get(role, 0.0)}%)" for _, role in rises[:3])
+        lines.append(f"          ours that rose most in them (the other seconds in brackets): {shown}")
+    return lines
 
 
 def _fmt(counts: dict) -> str:

@@ -53,16 +53,45 @@ def test_the_benchmarks_own_processes_do_not():
 
 
 def test_the_slow_seconds_are_set_against_the_others():
+    def second(busy, steal, interrupts, others, postgres, web):
+        roles = {"postgres": postgres, "web": web}
+        return {"busy_pct": busy, "steal_pct": steal, "interrupts_pct": interrupts, "others_pct": others, "roles": roles}
+
     by_second = [
-        {"busy_pct": 150.0, "steal_pct": 1.0, "interrupts_pct": 8.0, "others_pct": 2.0},
-        {"busy_pct": 196.0, "steal_pct": 12.0, "interrupts_pct": 9.0, "others_pct": 30.0},
-        {"busy_pct": 140.0, "steal_pct": 3.0, "interrupts_pct": 6.0, "others_pct": 4.0},
-        {"busy_pct": 190.0, "steal_pct": 8.0, "interrupts_pct": 9.0, "others_pct": 20.0},
+        second(150.0, 1.0, 8.0, 2.0, 60.0, 70.0),
+        second(196.0, 12.0, 9.0, 30.0, 90.0, 60.0),
+        second(140.0, 3.0, 6.0, 4.0, 50.0, 70.0),
+        second(190.0, 8.0, 9.0, 20.0, 80.0, 66.0),
     ]
     summary = machine_in_slow_seconds(by_second, {1, 3})
-    assert summary["slow"] == {"seconds": 2, "busy_pct": 193.0, "steal_pct": 10.0, "interrupts_pct": 9.0, "others_pct": 25.0}
-    assert summary["others"] == {"seconds": 2, "busy_pct": 145.0, "steal_pct": 2.0, "interrupts_pct": 7.0, "others_pct": 3.0}
+    assert summary["slow"] == {
+        "seconds": 2,
+        "busy_pct": 193.0,
+        "steal_pct": 10.0,
+        "interrupts_pct": 9.0,
+        "others_pct": 25.0,
+        "roles": {"postgres": 85.0, "web": 63.0},
+    }
+    assert summary["others"] == {
+        "seconds": 2,
+        "busy_pct": 145.0,
+        "steal_pct": 2.0,
+        "interrupts_pct": 7.0,
+        "others_pct": 3.0,
+        "roles": {"postgres": 55.0, "web": 70.0},
+    }
     assert machine_in_slow_seconds([], {1}) is None
+
+
+def test_each_second_has_the_cpu_of_each_role():
+    child = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        time.sleep(0.2)
+        seconds = _sample(2)
+    finally:
+        child.kill()
+        child.wait()
+    assert all(second["roles"]["this test"] >= 40 for second in seconds), seconds
 
 
 def test_a_process_that_ends_within_the_window_is_counted():
