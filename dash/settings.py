@@ -123,7 +123,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING applies in the worker too
 # Celery's Django fixup closes the database connection before and after every task unless this
-# is set (celery 5.6+), so each task paid a new PostgreSQL session: a fork on the server, the
+# is set (celery 5.7, as pinned), so each task paid a new PostgreSQL session: a fork on the server, the
 # login and Django's setup (`make bench`: 435 background sessions seen in 0.1 s samples of one
 # run, where 14-15 PostgreSQL processes live through it), none in the background's cgroup.
 # With it the fixup closes them every 1,000 tasks only, and dash.celery closes them as Django
