@@ -50,6 +50,7 @@ def test_the_benchmarks_own_processes_do_not():
     for second in seconds:
         own = second["busy_pct"] - second["others_pct"] - second["steal_pct"] - second["interrupts_pct"]
         assert own >= 40, seconds  # the child spins in this test's process tree: counted as ours
+        assert second["roles"]["this test"] >= 40, seconds  # and under its role
 
 
 def test_the_slow_seconds_are_set_against_the_others():
@@ -81,17 +82,6 @@ def test_the_slow_seconds_are_set_against_the_others():
         "roles": {"postgres": 55.0, "web": 70.0},
     }
     assert machine_in_slow_seconds([], {1}) is None
-
-
-def test_each_second_has_the_cpu_of_each_role():
-    child = subprocess.Popen([sys.executable, "-c", SPIN])
-    try:
-        time.sleep(0.2)
-        seconds = _sample(2)
-    finally:
-        child.kill()
-        child.wait()
-    assert all(second["roles"]["this test"] >= 40 for second in seconds), seconds
 
 
 def test_a_process_that_ends_within_the_window_is_counted():
