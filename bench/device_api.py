@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -155,15 +156,18 @@ class Stack:
 
 
 class BackgroundBackends(threading.Thread):
-    """Gives the PostgreSQL backends that serve background work (connections named
-    BACKGROUND_APP: the Celery workers and beat; and autovacuum's) the same lower priority as
-    those processes, so a rollup's or a sweep's SQL yields the CPU to the device API's queries
-    as their Python does. New connections are picked up within `every` seconds. (PostgreSQL has no priority of its
-    own; on a database server of its own this matters less.)"""
+    """Watches PostgreSQL's processes every `every` seconds (`kinds`: pid -> what it serves,
+    for the CPU report) and, with `nice`, gives the backends that serve background work
+    (connections named BACKGROUND_APP: the Celery workers and beat; and autovacuum's) the same
+    lower priority as those processes, so a rollup's or a sweep's SQL yields the CPU to the
+    device API's queries as their Python does. New connections are picked up within `every`
+    seconds. (PostgreSQL has no priority of its own; on a database server of its own this
+    matters less.)"""
 
     def __init__(self, database_url: str, nice: int, every: float = 0.5, cgroup: "BackgroundCgroup | None" = None):
         super().__init__(daemon=True, name="background-backends")
         self.database_url, self.nice, self.every, self.cgroup = database_url, nice, every, cgroup
+        self.kinds: dict[int, str] = {}
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -171,24 +175,43 @@ class BackgroundBackends(threading.Thread):
 
         try:
             with psycopg.connect(self.database_url, autocommit=True, application_name="dash-bench") as conn:
-                while not self.stopped.wait(self.every):
-                    pids = [
-                        row[0]
-                        for row in conn.execute(
-                            "SELECT pid FROM pg_stat_activity WHERE application_name = %s OR backend_type = 'autovacuum worker'",
-                            [BACKGROUND_APP],
-                        )
-                    ]
-                    for pid in pids:  # every time: a pid may be reused by a new backend
-                        with contextlib.suppress(OSError):
-                            os.setpriority(os.PRIO_PROCESS, pid, self.nice)
-                        if self.cgroup is not None:
-                            self.cgroup.add(pid)
+                while True:
+                    rows = conn.execute("SELECT pid, application_name, backend_type, leader_pid FROM pg_stat_activity").fetchall()
+                    self.kinds = kinds = backend_kinds(rows)
+                    for pid, kind in kinds.items():  # every time: a pid may be reused by a new backend
+                        if self.nice and kind in ("background", "autovacuum"):
+                            with contextlib.suppress(OSError):
+                                os.setpriority(os.PRIO_PROCESS, pid, self.nice)
+                            if self.cgroup is not None:
+                                self.cgroup.add(pid)
+                    if self.stopped.wait(self.every):
+                        return
         except psycopg.Error:
             pass  # the database went away: the run is ending, or its own checks will say so
 
     def stop(self) -> None:
         self.stopped.set()
+
+
+def backend_kinds(rows) -> dict[int, str]:
+    """pid -> what the PostgreSQL process serves, from pg_stat_activity's (pid, application_name,
+    backend_type, leader_pid): "device API" (the web's connections, named "dash"), "background"
+    (BACKGROUND_APP), "autovacuum", or "server" (WAL writer, checkpointer, the rest). A
+    parallel worker serves what its leader serves."""
+    kinds = {}
+    for pid, app, backend_type, _ in rows:
+        if backend_type == "autovacuum worker":
+            kinds[pid] = "autovacuum"
+        elif backend_type == "client backend" and app == BACKGROUND_APP:
+            kinds[pid] = "background"
+        elif backend_type == "client backend" and app == "dash":
+            kinds[pid] = "device API"
+        else:
+            kinds[pid] = "server"
+    for pid, _, backend_type, leader in rows:
+        if backend_type == "parallel worker" and leader in kinds:
+            kinds[pid] = kinds[leader]
+    return kinds
 
 
 def write_json(relative: str, data: dict) -> None:
@@ -343,9 +366,10 @@ class CpuSampler(threading.Thread):
     lived a few seconds of the window (an autovacuum worker, a new connection's backend) is
     counted, which two readings at the window's edges would miss."""
 
-    def __init__(self, roots: dict[int, str], delay: float, seconds: int):
+    def __init__(self, roots: dict[int, str], delay: float, seconds: int, split: dict[str, Callable[[], dict[int, str]]] | None = None):
         super().__init__(daemon=True, name="cpu-sampler")
         self.roots, self.delay, self.seconds = roots, delay, seconds
+        self.split = split or {}  # role -> (pid -> part of it): "postgres" -> "postgres: device API", ...
         self.by_second: list[dict] = []
         self.role_ticks: dict[str, int] = {}
         self.role_pids: dict[str, set[int]] = {}
@@ -354,13 +378,16 @@ class CpuSampler(threading.Thread):
         self.stopped = threading.Event()
 
     def _roles(self, table: dict) -> dict[int, str]:
-        """pid -> role, for the processes under a root."""
+        """pid -> role, for the processes under a root; a role in `split` is named by its part
+        ("postgres: device API"), "other" for a process the split does not know."""
         roles = {}
+        parts = {role: parts() for role, parts in self.split.items()}
         for pid in table:
             node = pid
             for _ in range(50):
                 if node in self.roots:
-                    roles[pid] = self.roots[node]
+                    role = self.roots[node]
+                    roles[pid] = f"{role}: {parts[role].get(pid, 'other')}" if role in parts else role
                     break
                 parent = table.get(node)
                 if parent is None or parent[0] <= 1:
@@ -549,9 +576,8 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
         [py, "-m", "celery", "-A", "dash", "beat", "-s", str(workdir / "beat-schedule"), "-l", "WARNING"],
         nice=background,
     )  # fmt: skip
-    if background:
-        stack.background_backends = BackgroundBackends(stack.env["DATABASE_URL"], background, cgroup=stack.background_cgroup)
-        stack.background_backends.start()
+    stack.background_backends = BackgroundBackends(stack.env["DATABASE_URL"], background, cgroup=stack.background_cgroup)
+    stack.background_backends.start()
     wait_http_ok(f"http://127.0.0.1:{port}/healthz", stack)
     if asgi_port:
         wait_http_ok(f"http://127.0.0.1:{asgi_port}/healthz", stack)
@@ -599,7 +625,9 @@ def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
         "beat": "celery beat",
     }
     roots.update({proc.pid: names[name] for name, proc in stack.procs.items()})
-    sampler = CpuSampler(roots, delay=args.warmup + 0.05, seconds=int(args.duration))
+    backends = stack.background_backends
+    split = {"postgres": lambda: backends.kinds} if backends is not None else None
+    sampler = CpuSampler(roots, delay=args.warmup + 0.05, seconds=int(args.duration), split=split)
     sampler.start()
     print(
         f"load: {args.rate:g}/s for {args.warmup:g}s warmup + {args.duration:g}s measured ...",

@@ -7,7 +7,9 @@ import subprocess
 import sys
 import time
 
-from bench.device_api import CpuSampler, machine_in_slow_seconds
+import psycopg
+
+from bench.device_api import BACKGROUND_APP, BackgroundBackends, CpuSampler, backend_kinds, machine_in_slow_seconds
 
 SPIN = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass"
 
@@ -97,3 +99,66 @@ def test_a_process_that_ends_within_the_window_is_counted():
     report = cpu.report()
     assert report["by_process"]["this test"]["cpu_pct"] >= 30, report  # 1.5 s of a core over 3 s
     assert report["window_s"] == 3.0
+
+
+def test_a_role_is_split_by_what_its_processes_serve():
+    # given two spinning children of this process, one the split knows and one it does not
+    first = subprocess.Popen([sys.executable, "-c", SPIN])
+    second = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        time.sleep(0.2)
+        cpu = CpuSampler({os.getpid(): "this test"}, delay=0.0, seconds=2, split={"this test": lambda: {first.pid: "first"}})
+        cpu.start()
+        cpu.join(15)
+    finally:
+        for child in (first, second):
+            child.kill()
+            child.wait()
+    roles = cpu.report()["by_process"]
+    assert roles["this test: first"]["processes"] == 1, roles
+    assert roles["this test: first"]["cpu_pct"] >= 30, roles
+    assert roles["this test: other"]["cpu_pct"] >= 30, roles  # the second child, and this process
+    assert "this test" not in roles
+
+
+def test_postgres_processes_are_named_by_what_they_serve():
+    rows = [
+        (10, "dash", "client backend", None),
+        (11, BACKGROUND_APP, "client backend", None),
+        (12, "", "parallel worker", 11),
+        (13, "", "autovacuum worker", None),
+        (14, "", "walwriter", None),
+        (15, "dash-bench", "client backend", None),
+        (16, "", "parallel worker", 10),
+    ]
+    assert backend_kinds(rows) == {
+        10: "device API",
+        11: "background",
+        12: "background",
+        13: "autovacuum",
+        14: "server",
+        15: "server",
+        16: "device API",
+    }
+
+
+def test_the_background_backends_are_found_and_reniced_on_the_real_server():
+    url = os.environ["DATABASE_URL"]
+    with (
+        psycopg.connect(url, application_name=BACKGROUND_APP) as background,
+        psycopg.connect(url, application_name="dash") as device,
+    ):
+        watcher = BackgroundBackends(url, nice=10, every=0.1)
+        watcher.start()
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not {background.info.backend_pid, device.info.backend_pid} <= watcher.kinds.keys():
+                time.sleep(0.05)
+            time.sleep(0.3)  # a round after the one that found them: the renice is done
+        finally:
+            watcher.stop()
+            watcher.join(5)
+        assert watcher.kinds[background.info.backend_pid] == "background"
+        assert watcher.kinds[device.info.backend_pid] == "device API"
+        assert os.getpriority(os.PRIO_PROCESS, background.info.backend_pid) == 10
+        assert os.getpriority(os.PRIO_PROCESS, device.info.backend_pid) == 0
