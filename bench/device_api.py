@@ -271,16 +271,20 @@ class BackgroundCgroup:
                 time.sleep(0.1)
 
 
-def autogroup_nice(pid: int, nice: int) -> None:
-    """Lower a new session's CPU weight. With the kernel's autogroups (sched_autogroup_enabled,
-    the default on desktop and many cloud kernels) every session is scheduled as one group, and a
-    process's own nice level only ranks it within its session: `nice -n 10` on a process that
-    starts a session of its own changes nothing against the other sessions. The session's weight
-    is the autogroup's nice level, set here (inherited by the children it forks)."""
+def autogroup_nice(pid: int, nice: int) -> int | None:
+    """Set a session's CPU weight; returns the level it had (None without autogroups). With the
+    kernel's autogroups (sched_autogroup_enabled, the default on desktop and many cloud
+    kernels) every session is scheduled as one group, and a process's own nice level only ranks
+    it within its session: `nice -n 10` on a process that starts a session of its own changes
+    nothing against the other sessions. The session's weight is the autogroup's nice level, set
+    here (inherited by the children it forks)."""
+    path = Path(f"/proc/{pid}/autogroup")
     try:
-        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
-    except OSError:
-        pass  # no autogroups here: the process's nice level is what counts
+        before = int(path.read_text().split()[-1])  # "/autogroup-123 nice 0"
+        path.write_text(str(nice))
+    except (OSError, ValueError, IndexError):
+        return None  # no autogroups here: the process's nice level is what counts
+    return before
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -589,10 +593,22 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
 
 
 def measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
-    # The generator stands in for thousands of independent devices: when it shares two cores
-    # with the stack, it must not be the one that is late. (Needs root; harmless without.)
+    # The generator stands in for thousands of independent devices, which have CPUs of their
+    # own: when it shares two cores with the stack, it must not be the one that is late (its
+    # lateness would count as the server's latency). Its session's autogroup too: with
+    # autogroups a nice level only ranks a process within its session. (Needs root; harmless
+    # without.)
     with contextlib.suppress(PermissionError):
         os.nice(-5)
+    session_nice = autogroup_nice(os.getpid(), -5)  # the caller's whole session: put back below
+    try:
+        return _measure(args, stack, port, tokens)
+    finally:
+        if session_nice is not None:
+            autogroup_nice(os.getpid(), session_nice)
+
+
+def _measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
     primed_ids: set[str] = set()
     cycle = args.hold_seconds + args.ship_seconds + args.deliver_seconds
     prime_seconds = cycle if args.prime_seconds is None else args.prime_seconds

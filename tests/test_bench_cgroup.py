@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.device_api import BackgroundCgroup, Stack
+from bench.device_api import BackgroundCgroup, Stack, autogroup_nice
 
 
 def test_a_background_process_and_what_it_forks_run_in_the_low_weight_cgroup(tmp_path):
@@ -37,3 +37,22 @@ def test_a_background_process_and_what_it_forks_run_in_the_low_weight_cgroup(tmp
         stack.stop()
     # and the cgroup goes with the stack
     assert not Path(cgroup.path).exists()
+
+
+def test_a_sessions_weight_is_set_and_put_back():
+    # given a process in a session of its own, as the caller of `make bench` is in theirs
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        path = Path(f"/proc/{proc.pid}/autogroup")
+        if not path.exists():
+            pytest.skip("no autogroups in this kernel")
+        # when the benchmark raises it for the load, then puts it back
+        before = autogroup_nice(proc.pid, -5)
+        during = path.read_text().split()[-1]
+        assert autogroup_nice(proc.pid, before) == -5
+        after = path.read_text().split()[-1]
+    finally:
+        proc.kill()
+        proc.wait()
+    # then it had -5 during the load, and the level it had before after it
+    assert (before, during, after) == (0, "-5", "0")
