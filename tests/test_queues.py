@@ -33,3 +33,29 @@ def test_the_release_sweep_and_the_long_background_jobs_are_on_different_queues(
     # beat's ticks never wait behind a backlog of submissions on the default queue
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert routes[entry["task"]]["queue"] != "celery", entry["task"]
+
+
+def _settings_with(**env: str):
+    import os
+    import subprocess
+    import sys
+
+    code = "from django.conf import settings; import json; print(json.dumps(settings.CELERY_BEAT_SCHEDULE['rollup-analytics']))"
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "dash.settings", **env},
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+        check=False,
+    )
+
+
+def test_the_rollup_period_comes_from_the_environment_and_a_bad_one_is_refused():
+    ran = _settings_with(DASH_ANALYTICS_ROLLUP_SECONDS="5")
+    assert ran.returncode == 0, ran.stderr
+    assert '"schedule": 5.0' in ran.stdout
+    for bad in ("0", "-3"):
+        ran = _settings_with(DASH_ANALYTICS_ROLLUP_SECONDS=bad)
+        assert ran.returncode != 0
+        assert "DASH_ANALYTICS_ROLLUP_SECONDS must be a positive number of seconds" in ran.stderr
