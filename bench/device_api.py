@@ -38,6 +38,7 @@ from dash.localstack import Server, free_port, start_postgres, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKGROUND_APP = "dash-background"  # application_name of the background processes' connections
+DEVICE_APP = "dash"  # and of the web's: DASH_DB_APPLICATION_NAME's default
 TARGETS = {"accepted_per_s": 800.0, "p99_ms": 100.0, "lateness_p99_s": 2.0}
 # Durable, production-like: nothing here trades durability for speed.
 PG_SETTINGS = {
@@ -62,7 +63,7 @@ class Stack:
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True)
         self.servers: list[Server] = []
-        self.background_backends: BackgroundBackends | None = None
+        self.backends: BackendWatcher | None = None
         self.background_cgroup: BackgroundCgroup | None = None
         self.procs: dict[str, subprocess.Popen] = {}
         self.env = dict(os.environ)
@@ -135,8 +136,8 @@ class Stack:
             return None
 
     def stop(self) -> None:
-        if self.background_backends is not None:
-            self.background_backends.stop()
+        if self.backends is not None:
+            self.backends.stop()
         for name, proc in reversed(self.procs.items()):
             if proc.poll() is None:
                 _signal_group(proc.pid, signal.SIGTERM)
@@ -155,7 +156,7 @@ class Stack:
             self.background_cgroup.remove()
 
 
-class BackgroundBackends(threading.Thread):
+class BackendWatcher(threading.Thread):
     """Watches PostgreSQL's processes every `every` seconds (`kinds`: pid -> what it serves,
     for the CPU report) and, with `nice`, gives the backends that serve background work
     (connections named BACKGROUND_APP: the Celery workers and beat; and autovacuum's) the same
@@ -177,13 +178,14 @@ class BackgroundBackends(threading.Thread):
             with psycopg.connect(self.database_url, autocommit=True, application_name="dash-bench") as conn:
                 while True:
                     rows = conn.execute("SELECT pid, application_name, backend_type, leader_pid FROM pg_stat_activity").fetchall()
-                    self.kinds = kinds = backend_kinds(rows)
+                    kinds = backend_kinds(rows)
                     for pid, kind in kinds.items():  # every time: a pid may be reused by a new backend
                         if self.nice and kind in ("background", "autovacuum"):
                             with contextlib.suppress(OSError):
                                 os.setpriority(os.PRIO_PROCESS, pid, self.nice)
                             if self.cgroup is not None:
                                 self.cgroup.add(pid)
+                    self.kinds = kinds  # published once those it found are reniced
                     if self.stopped.wait(self.every):
                         return
         except psycopg.Error:
@@ -195,7 +197,7 @@ class BackgroundBackends(threading.Thread):
 
 def backend_kinds(rows) -> dict[int, str]:
     """pid -> what the PostgreSQL process serves, from pg_stat_activity's (pid, application_name,
-    backend_type, leader_pid): "device API" (the web's connections, named "dash"), "background"
+    backend_type, leader_pid): "device API" (the web's connections, DEVICE_APP), "background"
     (BACKGROUND_APP), "autovacuum", or "server" (WAL writer, checkpointer, the rest). A
     parallel worker serves what its leader serves."""
     kinds = {}
@@ -204,7 +206,7 @@ def backend_kinds(rows) -> dict[int, str]:
             kinds[pid] = "autovacuum"
         elif backend_type == "client backend" and app == BACKGROUND_APP:
             kinds[pid] = "background"
-        elif backend_type == "client backend" and app == "dash":
+        elif backend_type == "client backend" and app == DEVICE_APP:
             kinds[pid] = "device API"
         else:
             kinds[pid] = "server"
@@ -476,11 +478,11 @@ def machine_in_slow_seconds(by_second: list[dict], slow: set[int]) -> dict | Non
         ("slow", [s for i, s in enumerate(by_second) if i in slow]),
         ("others", [s for i, s in enumerate(by_second) if i not in slow]),
     ):
-        roles = sorted({role for r in rows for role in r.get("roles", {})})
+        roles = sorted({role for r in rows for role in r["roles"]})
         out[name] = (
             {"seconds": len(rows)}
             | {key: _mean([r[key] for r in rows]) for key in MACHINE_FIGURES}
-            | {"roles": {role: _mean([r.get("roles", {}).get(role, 0.0) for r in rows]) for role in roles}}
+            | {"roles": {role: _mean([r["roles"].get(role, 0.0) for r in rows]) for role in roles}}
         )
     return out
 
@@ -580,8 +582,8 @@ def start_stack(args, stack: Stack) -> tuple[int, list[str]]:
         [py, "-m", "celery", "-A", "dash", "beat", "-s", str(workdir / "beat-schedule"), "-l", "WARNING"],
         nice=background,
     )  # fmt: skip
-    stack.background_backends = BackgroundBackends(stack.env["DATABASE_URL"], background, cgroup=stack.background_cgroup)
-    stack.background_backends.start()
+    stack.backends = BackendWatcher(stack.env["DATABASE_URL"], background, cgroup=stack.background_cgroup)
+    stack.backends.start()
     wait_http_ok(f"http://127.0.0.1:{port}/healthz", stack)
     if asgi_port:
         wait_http_ok(f"http://127.0.0.1:{asgi_port}/healthz", stack)
@@ -641,9 +643,8 @@ def _measure(args, stack: Stack, port: int, tokens: list[str]) -> dict:
         "beat": "celery beat",
     }
     roots.update({proc.pid: names[name] for name, proc in stack.procs.items()})
-    backends = stack.background_backends
-    split = {"postgres": lambda: backends.kinds} if backends is not None else None
-    sampler = CpuSampler(roots, delay=args.warmup + 0.05, seconds=int(args.duration), split=split)
+    backends = stack.backends
+    sampler = CpuSampler(roots, delay=args.warmup + 0.05, seconds=int(args.duration), split={"postgres": lambda: backends.kinds})
     sampler.start()
     print(
         f"load: {args.rate:g}/s for {args.warmup:g}s warmup + {args.duration:g}s measured ...",

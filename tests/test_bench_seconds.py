@@ -9,7 +9,7 @@ import time
 
 import psycopg
 
-from bench.device_api import BACKGROUND_APP, BackgroundBackends, CpuSampler, backend_kinds, machine_in_slow_seconds
+from bench.device_api import BACKGROUND_APP, DEVICE_APP, BackendWatcher, CpuSampler, backend_kinds, machine_in_slow_seconds
 
 SPIN = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass"
 
@@ -123,7 +123,7 @@ def test_a_role_is_split_by_what_its_processes_serve():
 
 def test_postgres_processes_are_named_by_what_they_serve():
     rows = [
-        (10, "dash", "client backend", None),
+        (10, DEVICE_APP, "client backend", None),
         (11, BACKGROUND_APP, "client backend", None),
         (12, "", "parallel worker", 11),
         (13, "", "autovacuum worker", None),
@@ -146,15 +146,14 @@ def test_the_background_backends_are_found_and_reniced_on_the_real_server():
     url = os.environ["DATABASE_URL"]
     with (
         psycopg.connect(url, application_name=BACKGROUND_APP) as background,
-        psycopg.connect(url, application_name="dash") as device,
+        psycopg.connect(url, application_name=DEVICE_APP) as device,
     ):
-        watcher = BackgroundBackends(url, nice=10, every=0.1)
+        watcher = BackendWatcher(url, nice=10, every=0.1)
         watcher.start()
         try:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and not {background.info.backend_pid, device.info.backend_pid} <= watcher.kinds.keys():
                 time.sleep(0.05)
-            time.sleep(0.3)  # a round after the one that found them: the renice is done
         finally:
             watcher.stop()
             watcher.join(5)
